@@ -1,0 +1,41 @@
+# One entry point for people and CI. `make test` installs what it needs, then runs everything.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help venv deps test lint run check bench smoke demo dashboards clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: exporter/pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e 'exporter[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## create or reuse the virtualenv with the exporter and its test extras
+
+deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, node parsers
+	scripts/install-deps.sh
+
+test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
+	$(PY) -m ruff check exporter tests bench scripts
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff only
+	$(PY) -m ruff check exporter tests bench scripts
+
+run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
+	$(VENV)/bin/llm-exporter --mode mock --env development \
+	  --pricing-file exporter/config/pricing.yaml --budgets-file exporter/config/budgets.yaml
+
+check: ## static checks: promtool/amtool (local, or the pinned images through docker)
+	scripts/check.sh
+
+bench: venv ## benchmarks; results go in docs/performance.md
+	$(PY) bench/bench_recording.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

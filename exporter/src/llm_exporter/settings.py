@@ -1,0 +1,110 @@
+"""Command line and LLM_EXPORTER_* environment, merged into one validated Settings object.
+
+Flags win over the environment, the environment over defaults; anything invalid stops start-up
+with argparse's usual "error:" line naming the flag or variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .mock.scenarios import SCENARIOS
+
+MODES = ("mock", "real", "proxy")
+ENVIRONMENTS = ("development", "production")
+ENV_PREFIX = "LLM_EXPORTER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "mock"
+    host: str = "127.0.0.1"
+    port: int = 9101
+    scenario: str = "normal"
+    mock_rps: float = 5.0
+    mock_gpus: int = 4
+    seed: int = 42
+    pricing_file: Path = Path("/etc/llm-exporter/pricing.yaml")
+    budgets_file: Path = Path("/etc/llm-exporter/budgets.yaml")
+    env: str = "production"
+    upstream_url: str | None = None
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError(text)
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_non_negative_float.__name__ = "non-negative number"
+_non_negative_int.__name__ = "non-negative integer"
+_port.__name__ = "port (1-65535)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-exporter",
+        description="Prometheus exporter for LLM traffic. Every flag also reads LLM_EXPORTER_<FLAG>.",
+    )
+    defaults = Settings()
+    parser.add_argument("--mode", choices=MODES, default=defaults.mode,
+                        help="mock: simulated fleet; real: NVML GPUs + instrumented traffic; proxy: metering proxy")
+    parser.add_argument("--host", default=defaults.host, help="address to listen on (container: 0.0.0.0)")
+    parser.add_argument("--port", type=_port, default=defaults.port)
+    parser.add_argument("--scenario", choices=list(SCENARIOS), default=defaults.scenario,
+                        help="mock scenario at start; switch at runtime with POST /mock/scenario")
+    parser.add_argument("--mock-rps", type=_non_negative_float, default=defaults.mock_rps,
+                        help="mock calls per second before the daily traffic shape")
+    parser.add_argument("--mock-gpus", type=_non_negative_int, default=defaults.mock_gpus)
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="mock simulator seed")
+    parser.add_argument("--pricing-file", type=Path, default=defaults.pricing_file)
+    parser.add_argument("--budgets-file", type=Path, default=defaults.budgets_file)
+    parser.add_argument("--env", choices=ENVIRONMENTS, default=defaults.env,
+                        help="development logs at debug level, production at info")
+    parser.add_argument("--upstream-url", default=defaults.upstream_url,
+                        help="proxy mode: base URL of the OpenAI-compatible upstream, e.g. https://api.openai.com/v1")
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse flags with LLM_EXPORTER_* variables as defaults; exits with a usage error when invalid."""
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
+    env_defaults = {}
+    for action in parser._actions:  # argparse has no public iterator over its actions
+        if not action.option_strings or action.dest == "help":
+            continue
+        variable = ENV_PREFIX + action.dest.upper()
+        if variable in environ:
+            raw = environ[variable]
+            try:
+                value = action.type(raw) if action.type else raw
+            except (TypeError, ValueError):
+                parser.error(f"environment variable {variable}={raw!r} is not a valid {action.type.__name__}")
+            if action.choices is not None and value not in action.choices:
+                parser.error(f"environment variable {variable}={raw!r} must be one of: {', '.join(action.choices)}")
+            env_defaults[action.dest] = value
+    parser.set_defaults(**env_defaults)
+    args = parser.parse_args(argv)
+    if args.mode == "proxy" and not args.upstream_url:
+        parser.error("proxy mode needs --upstream-url (or LLM_EXPORTER_UPSTREAM_URL)")
+    return Settings(**vars(args))

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the virtualenv: Prometheus 2.42 / promtool and
+# Alertmanager 0.25 / amtool from Debian. Does nothing when they are already there.
+set -euo pipefail
+
+missing=()
+for tool in prometheus promtool prometheus-alertmanager amtool; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "install-deps: missing ${missing[*]} and apt-get is not available; install Prometheus and Alertmanager yourself" >&2
+    exit 1
+  fi
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing prometheus and prometheus-alertmanager from Debian (missing: ${missing[*]})"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+fi
