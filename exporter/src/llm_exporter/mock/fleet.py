@@ -46,8 +46,8 @@ APPS = (
     App("code-assistant", "engineering", 0.25, (("claude-sonnet-4", 0.6), ("gpt-4o", 0.4)), 3_000, 0.95),
     App("doc-search", "engineering", 0.20, (("gemini-2.0-flash", 0.5), ("llama-3.1-70b-instruct", 0.5)), 2_500, 0.5),
     App("sales-email", "sales", 0.15, (("gpt-4o", 0.7), ("claude-opus-4", 0.3)), 800, 0.3),
-    App("research-agent", "research", 0.10, (("claude-opus-4", 0.5), ("claude-sonnet-4", 0.5)), 6_000, 0.8),
+    App("research-agent", "research", 0.06, (("claude-sonnet-4", 0.8), ("claude-opus-4", 0.2)), 4_000, 0.8),
 )
 
 # Only present in the budget_overrun scenario: an agent stuck in a loop re-sending a huge context.
-RUNAWAY_APP = App("runaway-agent", "research", 0.0, (("claude-opus-4", 1.0),), 120_000, 1.0)
+RUNAWAY_APP = App("runaway-agent", "research", 0.0, (("claude-opus-4", 1.0),), 150_000, 1.0)
