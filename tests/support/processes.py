@@ -1,0 +1,144 @@
+"""Real processes for tests: the exporter, Prometheus and Alertmanager on 127.0.0.1.
+
+Nothing here is a double: each helper starts the real binary on a free loopback port, waits
+until it answers, and stops it (SIGTERM, then SIGKILL) when the test is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO / "exporter" / "config"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ok(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).ok:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@dataclass
+class Running:
+    """A started process with its base URL and the file its output goes to."""
+
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+    workdir: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def _spawn(argv: Sequence[str], ready_path: str, port: int, workdir: Path, env: dict[str, str] | None = None,
+           timeout: float = 30.0) -> Iterator[Running]:
+    log_path = workdir / "output.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(list(argv), stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir,
+                                   env={**os.environ, **(env or {})})
+    running = Running(process, f"http://127.0.0.1:{port}", log_path, workdir)
+    try:
+        wait_until_ok(running.url + ready_path, process, log_path, timeout)
+        yield running
+    finally:
+        stop(process)
+
+
+def exporter_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "llm_exporter", *args]
+
+
+@contextlib.contextmanager
+def run_exporter(*args: str, env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Running]:
+    """The real exporter (`python -m llm_exporter`) with the repository's pricing and budgets."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="exporter-"))
+    argv = exporter_command(
+        "--host", "127.0.0.1", "--port", str(port),
+        "--pricing-file", str(CONFIG_DIR / "pricing.yaml"), "--budgets-file", str(CONFIG_DIR / "budgets.yaml"),
+        *args,
+    )
+    base_env = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
+    with _spawn(argv, "/readyz", port, workdir, {**base_env, **(env or {})}) as running:
+        yield running
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: run `make deps` (installs Debian's prometheus packages)")
+    return path
+
+
+@contextlib.contextmanager
+def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = ()) -> Iterator[Running]:
+    """Real Prometheus with `config` (rule_files are copied next to it and referenced by name)."""
+    binary = require_binary("prometheus")
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+    names = []
+    for path in rule_files:
+        shutil.copy(path, workdir / path.name)
+        names.append(path.name)
+    config = {**config, "rule_files": names} if names else config
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
+            "--web.enable-lifecycle", *extra_args]
+    with _spawn(argv, "/-/ready", port, workdir) as running:
+        yield running
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def run_alertmanager(config_text: str) -> Iterator[Running]:
+    """Real Alertmanager (Debian's prometheus-alertmanager), single node, on loopback."""
+    binary = require_binary("prometheus-alertmanager")
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="alertmanager-"))
+    (workdir / "alertmanager.yml").write_text(config_text)
+    argv = [binary, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    with _spawn(argv, "/-/ready", port, workdir) as running:
+        yield running
+    shutil.rmtree(workdir, ignore_errors=True)
