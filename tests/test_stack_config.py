@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -77,7 +78,9 @@ def load_yaml(path: Path) -> Any:
         return yaml.safe_load(fh)
 
 
-_VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
+_VAR = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def interpolate(value: str, env: dict[str, str] | None = None) -> str:
@@ -179,9 +182,9 @@ def mount_for(service: dict[str, Any], container_path: str) -> tuple[str, str, s
     best = None
     for v in service.get("volumes", []):
         kind, src, tgt, ro = parse_volume(v)
-        if container_path == tgt or container_path.startswith(tgt.rstrip("/") + "/"):
-            if best is None or len(tgt) > len(best[2]):
-                best = (kind, src, tgt, ro)
+        inside = container_path == tgt or container_path.startswith(tgt.rstrip("/") + "/")
+        if inside and (best is None or len(tgt) > len(best[2])):
+            best = (kind, src, tgt, ro)
     return best
 
 
@@ -189,7 +192,7 @@ def host_path(service: dict[str, Any], container_path: str) -> Path | None:
     m = mount_for(service, container_path)
     if m is None or m[0] != "bind":
         return None
-    kind, src, tgt, _ = m
+    _kind, src, tgt, _ro = m
     return (ROOT / src).resolve() / os.path.relpath(container_path, tgt)
 
 
@@ -258,7 +261,7 @@ def test_image_pinned_to_exact_version(services: dict[str, dict[str, Any]], serv
     image = services[service].get("image")
     assert image, f"{service}: no image"
     assert "$" not in image, f"{service}: image must be pinned literally, not via a variable: {image}"
-    repo, tag = split_image(image)
+    _repo, tag = split_image(image)
     assert tag, f"{service}: image {image} has no tag"
     assert tag != "latest" and not tag.startswith("latest"), f"{service}: {image} uses latest"
     assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{service}: {image} is not an exact x.y.z version"
@@ -270,6 +273,12 @@ def test_exporter_services_build_the_same_image(services: dict[str, dict[str, An
         build = services[name].get("build")
         context = build if isinstance(build, str) else (build or {}).get("context")
         assert context and (ROOT / context).resolve() == (ROOT / "exporter").resolve(), f"{name}: build context"
+    dockerfile = ROOT / "exporter" / "Dockerfile"
+    assert dockerfile.is_file(), "exporter/Dockerfile is missing: `docker compose up` cannot build the exporter"
+    stages = re.findall(r"^\s*FROM\s+(\S+)", dockerfile.read_text(encoding="utf-8"), flags=re.MULTILINE | re.I)
+    assert stages and "python" in stages[-1], (
+        f"final stage {stages[-1:]} is not a Python image; the exporter healthchecks run `python`"
+    )
 
 
 def test_every_bind_mount_source_exists(services: dict[str, dict[str, Any]]) -> None:
@@ -305,7 +314,7 @@ def test_data_dirs_on_named_volumes(services: dict[str, dict[str, Any]], service
 def test_config_bind_mounts_are_read_only(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in services.items():
         for v in svc.get("volumes", []):
-            kind, src, tgt, ro = parse_volume(v)
+            kind, src, _tgt, ro = parse_volume(v)
             if kind == "bind":
                 assert ro, f"{name}: bind mount {src} should be read-only (:ro)"
 
@@ -334,7 +343,7 @@ def test_compose_interpolates_with_env_example(compose_text: str) -> None:
         m = re.match(r"\s*([A-Z][A-Z0-9_]*)=(.*)$", line)
         if m:
             env[m.group(1)] = m.group(2)
-    for path, s in walk_strings(yaml.safe_load(compose_text)):
+    for _path, s in walk_strings(yaml.safe_load(compose_text)):
         interpolate(s, env)  # raises on a required variable that .env.example leaves empty
 
 
@@ -348,7 +357,10 @@ def test_exporter_environment_and_mounts(services: dict[str, dict[str, Any]]) ->
         assert env["OTEL_SERVICE_NAME"] == "llm-exporter"
         assert env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "http://tempo:4318/v1/traces"
         assert env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == "http://loki:3100/otlp/v1/logs"
-        for var, fname in (("LLM_EXPORTER_PRICING_FILE", "pricing.yaml"), ("LLM_EXPORTER_BUDGETS_FILE", "budgets.yaml")):
+        for var, fname in (
+            ("LLM_EXPORTER_PRICING_FILE", "pricing.yaml"),
+            ("LLM_EXPORTER_BUDGETS_FILE", "budgets.yaml"),
+        ):
             assert env[var] == f"/etc/llm-exporter/{fname}"
             hp = host_path(svc, env[var])
             assert hp is not None and hp.is_file(), f"{name}: {env[var]} is not backed by a file in the repo"
@@ -573,7 +585,7 @@ def test_datasource_types_and_urls(ds_by_uid: dict[str, dict[str, Any]], service
     for uid, (typ, url) in expected.items():
         assert ds_by_uid[uid]["type"] == typ
         assert ds_by_uid[uid]["url"] == url
-        host, port = url.split("//")[1].split(":")
+        host, _port = url.split("//")[1].split(":")
         assert host in services, f"{uid}: {host} is not a compose service"
     assert ds_by_uid["alertmanager"]["jsonData"]["implementation"] == "prometheus"
 
@@ -651,5 +663,5 @@ def test_stack_doc_names_every_pin() -> None:
     text = STACK_DOC.read_text(encoding="utf-8")
     for image in sorted(set(EXPECTED_IMAGES.values())):
         assert image in text, f"docs/stack.md does not mention {image}"
-    for repo, tool in IMAGE_HEALTHCHECK_TOOL.items():
+    for repo in IMAGE_HEALTHCHECK_TOOL:
         assert repo in text, f"docs/stack.md does not cover {repo}"
