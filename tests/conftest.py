@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from tests.support.processes import Running, run_exporter
+from tests.support.metrics_text import families, sample_sum
+from tests.support.processes import Running, run_exporter, wait_for
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,4 +20,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def mock_exporter() -> Iterator[Running]:
     """One live mock-mode exporter shared by read-only tests (do not switch its scenario)."""
     with run_exporter("--mode", "mock", "--mock-rps", "40", "--seed", "7") as running:
+        wait_for(lambda: recorded_calls(running.url) >= 100, timeout=60, what="100 recorded mock calls")
         yield running
+
+
+def recorded_calls(url: str) -> float:
+    """How many calls a live exporter has recorded so far (sum of llm_requests_total)."""
+    text = requests.get(url + "/metrics", timeout=5).text
+    return sample_sum(families(text)["llm_requests"], "_total")

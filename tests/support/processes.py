@@ -44,6 +44,16 @@ def wait_until_ok(url: str, process: subprocess.Popen, log_path: Path, timeout: 
     raise TimeoutError(f"{url} did not answer within {timeout}s:\n{log_path.read_text()[-3000:]}")
 
 
+def wait_for(condition, timeout: float, what: str, interval: float = 0.2) -> None:
+    """Poll `condition()` until true; fail naming `what` when it never becomes true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> int:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

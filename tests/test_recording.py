@@ -1,0 +1,156 @@
+"""The recording path: what one call does to each metric, label hygiene, pricing edge cases."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from llm_exporter.config import Budgets, DepartmentBudget, ModelPrice, Pricing
+from llm_exporter.labels import LabelGuard, sanitise
+from llm_exporter.recorder import LLMCall, Recorder
+from tests.support.metrics_text import families, histogram_series, sample_sum
+
+
+def make_recorder(guard: LabelGuard | None = None) -> tuple[Recorder, CollectorRegistry]:
+    pricing = Pricing({"gpt-4o": ModelPrice(input=2.5, output=10.0), "free-model": ModelPrice(input=0, output=0)})
+    budgets = Budgets({"eng": DepartmentBudget(daily=10, monthly=200)})
+    recorder = Recorder(pricing, budgets, mode="mock", version="test", guard=guard)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(recorder)
+    return recorder, registry
+
+
+def scrape(registry: CollectorRegistry) -> dict:
+    return families(generate_latest(registry).decode())
+
+
+def call(**overrides) -> LLMCall:
+    fields = dict(provider="openai", model="gpt-4o", app_id="bot", department="eng", duration_s=2.0,
+                  input_tokens=1000, output_tokens=101, ttft_s=0.5, streaming=True, trace_id="a" * 32)
+    return LLMCall(**{**fields, **overrides})
+
+
+def test_one_successful_streamed_call_feeds_every_series() -> None:
+    recorder, registry = make_recorder()
+    recorded = recorder.record(call())
+    assert recorded.cost_usd == pytest.approx((1000 * 2.5 + 101 * 10.0) / 1e6)
+    m = scrape(registry)
+    assert sample_sum(m["llm_requests"], "_total", status="success") == 1
+    assert sample_sum(m["llm_requests"], "_total", status="error") == 0
+    assert sample_sum(m["llm_tokens"], "_total", direction="input") == 1000
+    assert sample_sum(m["llm_tokens"], "_total", direction="output") == 101
+    assert sample_sum(m["llm_cost_usd"], "_total") == pytest.approx(recorded.cost_usd)
+    for name, value in [("llm_request_duration_seconds", 2.0), ("llm_time_to_first_token_seconds", 0.5),
+                        ("llm_time_per_output_token_seconds", 1.5 / 100), ("llm_request_cost_usd", recorded.cost_usd)]:
+        (series,) = histogram_series(m[name]).values()
+        assert series["count"] == 1 and series["sum"] == pytest.approx(value), name
+
+
+def test_failed_call_counts_error_type_and_latency_but_not_ttft_tpot_cost() -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call(error_type="rate_limit", ttft_s=None, input_tokens=0, output_tokens=0, duration_s=0.1))
+    recorder.record(call(error_type="cosmic_rays", ttft_s=None, input_tokens=0, output_tokens=0))
+    m = scrape(registry)
+    assert sample_sum(m["llm_requests"], "_total", status="error") == 2
+    assert sample_sum(m["llm_errors"], "_total", error_type="rate_limit") == 1
+    assert sample_sum(m["llm_errors"], "_total", error_type="other") == 1, "unknown error types become other"
+    assert sample_sum(m["llm_request_duration_seconds"], "_count") == 2
+    assert sample_sum(m["llm_time_to_first_token_seconds"], "_count") == 0
+    assert sample_sum(m["llm_time_per_output_token_seconds"], "_count") == 0
+
+
+def test_non_streamed_call_has_no_ttft_or_tpot() -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call(ttft_s=None, streaming=False))
+    m = scrape(registry)
+    assert sample_sum(m["llm_time_to_first_token_seconds"], "_count") == 0
+    assert sample_sum(m["llm_time_per_output_token_seconds"], "_count") == 0
+
+
+def test_bucket_edges_are_inclusive() -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call(duration_s=1.0))  # exactly on the le="1.0" edge
+    (series,) = histogram_series(scrape(registry)["llm_request_duration_seconds"]).values()
+    buckets = dict(series["buckets"])
+    assert buckets[0.5] == 0 and buckets[1.0] == 1
+
+
+def test_unpriced_model_is_counted_and_logged_once_never_free(caplog) -> None:
+    recorder, registry = make_recorder()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert recorder.record(call(model="mystery-model")).cost_usd is None
+    m = scrape(registry)
+    assert sample_sum(m["llm_unpriced_requests"], "_total", model="mystery-model") == 3
+    assert sample_sum(m["llm_cost_usd"], "_total") == 0
+    assert sample_sum(m["llm_request_cost_usd"], "_count") == 0
+    assert len([r for r in caplog.records if getattr(r, "event", "") == "unpriced_model"]) == 1
+
+
+def test_explicit_zero_price_is_priced() -> None:
+    recorder, registry = make_recorder()
+    assert recorder.record(call(model="free-model")).cost_usd == 0.0
+    assert sample_sum(scrape(registry)["llm_unpriced_requests"], "_total") == 0
+
+
+def test_dated_snapshot_uses_longest_priced_prefix() -> None:
+    pricing = Pricing({"gpt-4o": ModelPrice(input=1, output=1), "gpt-4o-mini": ModelPrice(input=2, output=2)})
+    assert pricing.price_for("gpt-4o-2024-08-06").input == 1
+    assert pricing.price_for("gpt-4o-mini-2024-07-18").input == 2
+    assert pricing.price_for("gpt-4") is None
+    assert pricing.price_for("gpt-4omni") is None
+
+
+def test_quality_feedback_and_flags() -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call(quality_score=4.0, feedback="positive"))
+    recorder.record(call(quality_score=9.0, feedback="negative", flags=("hallucination", "made_up")))
+    m = scrape(registry)
+    assert sample_sum(m["llm_quality_score"]) == pytest.approx(4.0 + 0.05 * (5.0 - 4.0)), "clamped to 5, EWMA"
+    assert sample_sum(m["llm_feedback"], "_total", rating="negative") == 1
+    assert sample_sum(m["llm_responses_flagged"], "_total", reason="hallucination") == 1
+    assert sample_sum(m["llm_responses_flagged"], "_total") == 1, "unknown flag reasons are ignored"
+
+
+def test_active_requests_never_negative() -> None:
+    recorder, registry = make_recorder()
+    recorder.call_started("openai", "gpt-4o")
+    recorder.call_finished("openai", "gpt-4o")
+    recorder.call_finished("openai", "gpt-4o")
+    assert sample_sum(scrape(registry)["llm_active_requests"]) == 0
+
+
+def test_budgets_are_exposed() -> None:
+    _, registry = make_recorder()
+    m = scrape(registry)
+    assert sample_sum(m["llm_budget_usd"], department="eng", period="daily") == 10
+    assert sample_sum(m["llm_budget_usd"], department="eng", period="monthly") == 200
+
+
+def test_cardinality_bound_records_other_and_counts_overflow() -> None:
+    recorder, registry = make_recorder(LabelGuard({"app_id": 3}))
+    for i in range(10):
+        recorder.record(call(app_id=f"app-{i}"))
+    m = scrape(registry)
+    apps = {s.labels["app_id"] for s in m["llm_requests"].samples}
+    assert apps == {"app-0", "app-1", "app-2", "other"}
+    assert sample_sum(m["llm_label_overflow"], "_total", label="app_id") == 7
+    assert sample_sum(m["llm_requests"], "_total") == 10, "overflowing calls are still counted"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [("gpt-4o", "gpt-4o"), ("  spaced  ", "spaced"), ('evil"}\nx', "evil___x"), ("", "unknown"),
+     ("x" * 100, "x" * 64), ("org/model:v1@rev+1", "org/model:v1@rev+1"), (42, "42")],
+)
+def test_sanitise(raw: object, clean: str) -> None:
+    assert sanitise(raw) == clean
+
+
+def test_guard_cache_stays_bounded() -> None:
+    guard = LabelGuard({"model": 2})
+    for i in range(1000):
+        guard.value("model", f"m{i % 2}{' ' * (i % 50)}")
+    assert len(guard._accepted["model"]) <= 8
