@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench smoke demo dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy smoke demo dashboards clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,6 +19,7 @@ venv: $(VENV)/.installed ## create or reuse the virtualenv with the exporter and
 
 deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, node parsers
 	scripts/install-deps.sh
+	scripts/install-node-deps.sh
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
 	$(PY) -m ruff check exporter tests bench scripts
@@ -36,6 +37,12 @@ check: ## static checks: promtool/amtool (local, or the pinned images through do
 
 bench: venv ## benchmarks; results go in docs/performance.md
 	$(PY) bench/bench_recording.py
+
+smoke: venv ## check a running compose stack through its components' APIs
+	SMOKE_STACK=external $(PY) -m pytest tests/smoke -rs -p no:cacheprovider
+
+demo: venv ## guided tour of the running stack: switches mock scenarios and shows what fires where
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -121,10 +121,11 @@ def require_binary(name: str) -> str:
 
 
 @contextlib.contextmanager
-def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = ()) -> Iterator[Running]:
+def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = (),
+                   port: int | None = None) -> Iterator[Running]:
     """Real Prometheus with `config` (rule_files are copied next to it and referenced by name)."""
     binary = require_binary("prometheus")
-    port = free_port()
+    port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
     names = []
     for path in rule_files:
@@ -141,10 +142,10 @@ def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Se
 
 
 @contextlib.contextmanager
-def run_alertmanager(config_text: str) -> Iterator[Running]:
+def run_alertmanager(config_text: str, port: int | None = None) -> Iterator[Running]:
     """Real Alertmanager (Debian's prometheus-alertmanager), single node, on loopback."""
     binary = require_binary("prometheus-alertmanager")
-    port = free_port()
+    port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="alertmanager-"))
     (workdir / "alertmanager.yml").write_text(config_text)
     argv = [binary, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
