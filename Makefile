@@ -22,11 +22,11 @@ deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, 
 	scripts/install-node-deps.sh
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
-	$(PY) -m ruff check exporter tests bench scripts
+	$(PY) -m ruff check exporter tests bench scripts grafana
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff only
-	$(PY) -m ruff check exporter tests bench scripts
+	$(PY) -m ruff check exporter tests bench scripts grafana
 
 run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
 	$(VENV)/bin/llm-exporter --mode mock --env development \
@@ -37,6 +37,12 @@ check: ## static checks: promtool/amtool (local, or the pinned images through do
 
 bench: venv ## benchmarks; results go in docs/performance.md
 	$(PY) bench/bench_recording.py
+
+bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs litellm in its own venv)
+	$(PY) bench/bench_proxy.py
+
+dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/generator/
+	$(PY) -m grafana.generator
 
 smoke: venv ## check a running compose stack through its components' APIs
 	SMOKE_STACK=external $(PY) -m pytest tests/smoke -rs -p no:cacheprovider

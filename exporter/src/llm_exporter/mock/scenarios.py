@@ -11,7 +11,7 @@ class Scenario:
     name: str
     description: str
     traffic_factor: float = 1.0
-    error_probability: float = 0.01
+    error_probability: float = 0.003
     ttft_factor: float = 1.0
     ttft_queue_delay_s: float = 0.0
     tpot_factor: float = 1.0
@@ -25,7 +25,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("normal", "Steady traffic, about 1% errors, healthy latency, quality and GPUs."),
+        Scenario("normal", "Steady traffic, about 0.3% errors (inside the 99.5% SLO), healthy latency, quality and GPUs."),
         Scenario("error_burst", "About 30% of calls fail (server errors, rate limits, timeouts).",
                  error_probability=0.30),
         Scenario("latency_spike", "Providers queue requests: time to first token grows by ~8 s and "

@@ -1,0 +1,118 @@
+"""Cost and budgets: who spends what on which model, against which budget, and what it will cost."""
+
+from __future__ import annotations
+
+from . import common as c
+from .builder import (
+    HIDDEN_COLUMNS,
+    NON_NEGATIVE,
+    Dashboard,
+    PromQuery,
+    bargauge,
+    heatmap,
+    override,
+    stat,
+    table,
+    timeseries,
+)
+
+F = c.SEL_FULL
+D = c.SEL_DEPT
+COST_RATE = f"rate(llm_cost_usd_total{{{F}}}[5m])"
+REQUEST_RATE = f"rate(llm_requests_total{{{F}}}[5m])"
+TOKEN_RATE = f"rate(llm_tokens_total{{{F}}}[5m])"
+OVER = f"instance:llm_requests_over_1usd:total{{{c.SEL_CALL}}}"
+
+
+def build() -> Dashboard:
+    budget = c.upper(c.BUDGET_CRITICAL, c.BUDGET_WARNING)
+    expensive = f"${c.EXPENSIVE_USD:g}"
+    panels = [
+        stat("Spend, last 24 h", PromQuery(f"sum(increase(llm_cost_usd_total{{{F}}}[1d]))"), unit="currencyUSD",
+             decimals=0, w=5),
+        stat("Spend rate", PromQuery(f"sum({COST_RATE}) * 3600"), unit="currencyUSD", decimals=2, w=5,
+             description="US dollars per hour at the last 5 minutes' rate."),
+        stat("Cost per request", PromQuery(c.ratio(
+            f"sum(increase(llm_cost_usd_total{{{F}}}[1h]))", f"sum(increase(llm_requests_total{{{F}}}[1h]))")),
+            unit="currencyUSD", decimals=4, w=5, description="Mean over the last hour, failed calls included."),
+        stat("Cost per 1K tokens", PromQuery(c.ratio(
+            f"1000 * sum(increase(llm_cost_usd_total{{{F}}}[1h]))", f"sum(increase(llm_tokens_total{{{F}}}[1h]))")),
+            unit="currencyUSD", decimals=4, w=5, description="Input and output tokens together, last hour."),
+        stat(f"Calls over {expensive}, last 24 h", PromQuery(f"sum(increase({OVER}[1d]))"), unit="none",
+             decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
+             description=f"Single calls that cost more than {expensive} (LLMExpensiveRequest fires on any)."),
+
+        bargauge("Daily budget used, last 24 h", PromQuery(
+            f"department:llm_budget_daily_usage:ratio{{{D}}}", legend="{{department}}"),
+            unit="percentunit", decimals=0, min=0, max=1, bounds=NON_NEGATIVE, w=8, thresholds=budget,
+            description=f"Rolling 24 h spend over the daily budget. Orange from {c.BUDGET_WARNING:.0%} "
+                        f"(LLMDailyBudgetNearlySpent), red from {c.BUDGET_CRITICAL:.0%} (LLMDailyBudgetExceeded)."),
+        timeseries("Daily budget used over time", PromQuery(
+            f"department:llm_budget_daily_usage:ratio{{{D}}}", legend="{{department}}"),
+            unit="percentunit", decimals=0, bounds=NON_NEGATIVE, w=8, thresholds=budget, threshold_style="line"),
+        table("Month-end forecast", *(PromQuery(expr, instant=True, format="table") for expr in (
+            f"department:llm_cost_usd:forecast_month{{{D}}}",
+            f"department:llm_budget_usd:monthly{{{D}}}",
+            f"department:llm_budget_monthly_forecast:ratio{{{D}}}",
+        )), unit="currencyUSD", decimals=0, w=8, sort_by="Forecast / budget", bounds=NON_NEGATIVE,
+            description="Spend of a whole month at the last 7 days' rate, against the monthly budget "
+                        f"(LLMMonthlyBudgetForecastExceeded above {c.FORECAST_MAX:.0%}).",
+            transformations=[
+                {"id": "merge", "options": {}},
+                {"id": "organize", "options": {
+                    "excludeByName": HIDDEN_COLUMNS,
+                    "renameByName": {"department": "Department", "Value #A": "Forecast", "Value #B": "Monthly budget",
+                                     "Value #C": "Forecast / budget"}}},
+            ],
+            overrides=[override("byName", "Forecast / budget", {
+                "unit": "percentunit", "decimals": 0, "thresholds": c.upper(c.FORECAST_MAX),
+                "custom.cellOptions": {"type": "color-background"}})]),
+
+        timeseries("Spend by department ($/h)", PromQuery(
+            f"sum by (department) (department:llm_cost_usd:rate5m{{{D}}}) * 3600", legend="{{department}}"),
+            unit="currencyUSD", decimals=2, stack=True, w=8),
+        timeseries("Spend by model ($/h)", PromQuery(f"sum by (model) ({COST_RATE}) * 3600", legend="{{model}}"),
+                   unit="currencyUSD", decimals=2, stack=True, w=8),
+        timeseries("Spend by app ($/h)", PromQuery(f"sum by (app_id) ({COST_RATE}) * 3600", legend="{{app_id}}"),
+                   unit="currencyUSD", decimals=2, stack=True, w=8),
+
+        bargauge("Spend by app, last 24 h", PromQuery(
+            f"sort_desc(sum by (app_id) (increase(llm_cost_usd_total{{{F}}}[1d])))", legend="{{app_id}}"),
+            unit="currencyUSD", decimals=0, w=8),
+        bargauge("Spend by model, last 24 h", PromQuery(
+            f"sort_desc(sum by (model) (increase(llm_cost_usd_total{{{F}}}[1d])))", legend="{{model}}"),
+            unit="currencyUSD", decimals=0, w=8),
+        bargauge("Spend by department, last 24 h", PromQuery(
+            f"sort_desc(department:llm_cost_usd:increase1d{{{D}}})", legend="{{department}}"),
+            unit="currencyUSD", decimals=0, w=8),
+
+        timeseries("Cost per request by model", PromQuery(
+            c.ratio(f"sum by (model) ({COST_RATE})", f"sum by (model) ({REQUEST_RATE})"), legend="{{model}}"),
+            unit="currencyUSD", decimals=4, w=12,
+            description="Self-hosted models are priced at 0 (the GPUs are paid for separately)."),
+        timeseries("Cost per 1K tokens by model", PromQuery(
+            c.ratio(f"1000 * sum by (model) ({COST_RATE})", f"sum by (model) ({TOKEN_RATE})"), legend="{{model}}"),
+            unit="currencyUSD", decimals=4, w=12),
+
+        heatmap("Request cost distribution", PromQuery(
+            f"sum by (le) (increase(llm_request_cost_usd_bucket{{{c.SEL_CALL}}}[$__rate_interval]))",
+            legend="{{le}}", format="heatmap", exemplar=True), unit="currencyUSD", w=12, h=9,
+            description="Priced calls per cost bucket. The top rows are the most expensive calls: their exemplar "
+                        "dots open the trace."),
+        timeseries("P99 request cost by model", PromQuery(
+            c.quantile(0.99, f"llm_request_cost_usd_bucket{{{c.SEL_CALL}}}", "model"), legend="{{model}}"),
+            unit="currencyUSD", decimals=3, w=6, h=9),
+        table(f"Calls over {expensive} by app and model, last 24 h", PromQuery(
+            f"sort_desc(sum by (app_id, model) (increase({OVER}[1d])))", instant=True, format="table"),
+            unit="none", decimals=0, w=6, h=9, sort_by="Calls", thresholds=c.upper(1),
+            transformations=[{"id": "organize", "options": {
+                "excludeByName": HIDDEN_COLUMNS,
+                "renameByName": {"app_id": "App", "model": "Model", "Value": "Calls"}}}],
+            overrides=[override("byName", "Calls", {"custom.cellOptions": {"type": "color-text"}})]),
+    ]
+    return Dashboard(
+        c.COST, "LLM Cost and budgets",
+        "Spend by department, model and app; daily budget consumption; month-end forecast; cost per request "
+        "and per 1K tokens; the most expensive calls.",
+        panels, c.variables("department", "app_id", "model"), tags=["cost"], time_from="now-6h",
+    )

@@ -1,0 +1,98 @@
+"""Overview: is the LLM fleet healthy right now, and where should I look next?"""
+
+from __future__ import annotations
+
+from . import common as c
+from .builder import (
+    NON_NEGATIVE,
+    PROMETHEUS_NAME,
+    RATIO,
+    Dashboard,
+    PromQuery,
+    alertlist,
+    bargauge,
+    gauge,
+    stat,
+    thresholds,
+    timeseries,
+)
+
+F = c.SEL_FULL
+REQUESTS = f"sum(app_model:llm_requests:rate5m{{{F}}})"
+ERRORS = f"sum(app_model:llm_request_errors:rate5m{{{F}}})"
+DURATION = f"llm_request_duration_seconds_bucket{{{c.SEL_CALL}}}"
+TTFT = f"llm_time_to_first_token_seconds_bucket{{{c.SEL_CALL}}}"
+
+
+def build() -> Dashboard:
+    panels = [
+        stat("Requests / s", PromQuery(REQUESTS), unit="reqps", decimals=2,
+             description="LLM calls completed per second (5-minute rate).",
+             links=c.to(c.ERRORS, "Errors and quality")),
+        stat("Error ratio", PromQuery(c.ratio(ERRORS, REQUESTS)), unit="percentunit", decimals=2,
+             thresholds=c.upper(c.ERROR_RATIO_MAX),
+             description=f"Failed over all calls, last 5 minutes. Red from {c.ERROR_RATIO_MAX:.0%} "
+                         "(LLMErrorRatioHigh).", links=c.to(c.ERRORS, "Errors and quality")),
+        stat("P95 latency", PromQuery(c.quantile(0.95, DURATION)),
+            unit="s", decimals=1, thresholds=c.upper(c.LATENCY_P95_MAX),
+            description=f"End-to-end, all selected calls, last 5 minutes. Red from {c.LATENCY_P95_MAX:g} s "
+                        "(LLMLatencyP95High, per model).", links=c.to(c.LATENCY, "Latency")),
+        stat("P95 time to first token", PromQuery(c.quantile(0.95, TTFT)),
+            unit="s", decimals=2, thresholds=c.upper(c.TTFT_P95_MAX),
+            description=f"Streamed calls, last 5 minutes. Red from {c.TTFT_P95_MAX:g} s "
+                        "(LLMTimeToFirstTokenP95High, per model).", links=c.to(c.LATENCY, "Latency")),
+        stat("Tokens / s", PromQuery(f"sum(rate(llm_tokens_total{{{F}}}[5m]))"), unit="short", decimals=0,
+             description="Input and output tokens billed per second (5-minute rate).",
+             links=c.to(c.COST, "Cost and budgets")),
+        stat("Firing alerts", PromQuery('count(ALERTS{alertstate="firing"}) or vector(0)'), unit="none",
+             decimals=0, graph=False, color_mode="background", thresholds=thresholds("green", (1, "red")),
+             description="Prometheus alerts firing now (all of them, whatever the variables)."),
+
+        stat("Spend, last 24 h", PromQuery(f"sum(increase(llm_cost_usd_total{{{F}}}[1d]))"), unit="currencyUSD",
+             decimals=0, w=6, h=6, description="Rolling 24 hours, the window the daily-budget alerts use.",
+             links=c.to(c.COST, "Cost and budgets")),
+        bargauge("Daily budget used, last 24 h",
+                 PromQuery(f"department:llm_budget_daily_usage:ratio{{{c.SEL_DEPT}}}", legend="{{department}}"),
+                 unit="percentunit", decimals=0, min=0, max=1, bounds=NON_NEGATIVE, w=6, h=6,
+                 thresholds=c.upper(c.BUDGET_CRITICAL, c.BUDGET_WARNING),
+                 description=f"Spend over the daily budget per department: orange from {c.BUDGET_WARNING:.0%}, "
+                             f"red from {c.BUDGET_CRITICAL:.0%} (the two daily-budget alerts).",
+                 links=c.to(c.COST, "Cost and budgets")),
+        stat("Lowest quality score", PromQuery(f"min(app:llm_quality_score:min{{{c.SEL_APP}}})"), unit="none",
+             decimals=2, min=0, max=5, bounds=(0, 5), w=6, h=6, thresholds=c.lower(c.QUALITY_MIN),
+             description=f"Rolling 0-5 score of the worst app. Red below {c.QUALITY_MIN:g} (LLMQualityScoreLow).",
+             links=c.to(c.ERRORS, "Errors and quality")),
+        gauge("GPU utilisation", PromQuery("avg(llm_gpu_utilization_ratio)"), unit="percentunit", decimals=0,
+              min=0, max=1, w=6, h=6, thresholds=c.lower(c.GPU_UTILIZATION_MIN, "orange"),
+              description=f"Mean over the self-hosted GPUs. Orange below {c.GPU_UTILIZATION_MIN:.0%} "
+                          "(LLMGPUUnderutilized, per GPU).", links=c.to(c.GPU, "GPU")),
+
+        timeseries("Traffic by model", PromQuery(f"sum by (model) (app_model:llm_requests:rate5m{{{F}}})",
+                                                 legend="{{model}}"),
+                   unit="reqps", decimals=2, stack=True, w=8),
+        timeseries("Error ratio by model", PromQuery(c.ratio(
+            f"sum by (model) (app_model:llm_request_errors:rate5m{{{F}}})",
+            f"sum by (model) (app_model:llm_requests:rate5m{{{F}}})"), legend="{{model}}"),
+            unit="percentunit", decimals=1, w=8, thresholds=c.upper(c.ERROR_RATIO_MAX), threshold_style="line",
+            links=c.to(c.ERRORS, "Errors and quality")),
+        timeseries("P95 latency by model", PromQuery(c.quantile(0.95, DURATION, "model"), legend="{{model}}"),
+            unit="s", decimals=1, w=8, thresholds=c.upper(c.LATENCY_P95_MAX), threshold_style="line",
+            links=c.to(c.LATENCY, "Latency")),
+        timeseries("Tokens / s by direction", PromQuery(
+            f"sum by (direction) (rate(llm_tokens_total{{{F}}}[5m]))", legend="{{direction}}"),
+            unit="short", decimals=0, stack=True, w=8),
+        timeseries("Spend by department ($/h)", PromQuery(
+            f"sum by (department) (department:llm_cost_usd:rate5m{{{c.SEL_DEPT}}}) * 3600", legend="{{department}}"),
+            unit="currencyUSD", decimals=2, stack=True, w=8, links=c.to(c.COST, "Cost and budgets")),
+        timeseries("GPU utilisation", PromQuery("llm_gpu_utilization_ratio", legend="GPU {{gpu}}"),
+                   unit="percentunit", decimals=0, min=0, max=1, w=8, bounds=RATIO,
+                   thresholds=c.lower(c.GPU_UTILIZATION_MIN, "orange"), threshold_style="line",
+                   links=c.to(c.GPU, "GPU")),
+        alertlist("Alerts firing or pending", datasource_name=PROMETHEUS_NAME, w=24, h=8,
+                  description="Alerting rules evaluated by Prometheus (routed by Alertmanager)."),
+    ]
+    return Dashboard(
+        c.OVERVIEW, "LLM Overview",
+        "Traffic, errors, latency, tokens, spend, quality and GPUs of the whole LLM fleet at a glance.",
+        panels, c.variables("department", "app_id", "model"), tags=["overview"],
+    )

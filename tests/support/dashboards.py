@@ -1,0 +1,184 @@
+"""Reading the generated dashboards back for tests: their queries, variables and metric names."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from llm_exporter import contract
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD_DIR = REPO / "grafana" / "dashboards"
+RULES_DIR = REPO / "prometheus" / "rules"
+DATASOURCES_FILE = REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
+
+# Grafana's own variables that may appear in a query, and what the tests put in their place.
+BUILTIN_VALUES = {
+    "__rate_interval": "10s",
+    "__interval": "2s",
+    "__auto": "1m",
+    "__range": "5m",
+}
+ALL_VALUE = ".*"
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+
+
+def load_dashboards() -> dict[str, dict[str, Any]]:
+    """uid -> the committed dashboard JSON."""
+    out = {}
+    for path in sorted(DASHBOARD_DIR.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        out[dashboard["uid"]] = dashboard
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    dashboard: str
+    panel: str
+    panel_type: str
+    ref_id: str
+    datasource: str  # uid
+    query: str
+    target: dict[str, Any]
+    panel_json: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        return f"{self.dashboard} / {self.panel!r} / {self.ref_id}"
+
+
+def targets(dashboards: dict[str, dict[str, Any]] | None = None) -> Iterator[Target]:
+    for uid, dashboard in (dashboards or load_dashboards()).items():
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                datasource = (target.get("datasource") or panel.get("datasource") or {}).get("uid", "")
+                query = target.get("expr") if "expr" in target else target.get("query", "")
+                yield Target(uid, panel["title"], panel["type"], target["refId"], datasource, query, target, panel)
+
+
+def variable_names(dashboard: dict[str, Any]) -> set[str]:
+    return {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
+
+
+def used_variables(text: str) -> set[str]:
+    return {a or b for a, b in _VARIABLE.findall(text)}
+
+
+def expand(text: str, dashboard: dict[str, Any]) -> str:
+    """Interpolate as Grafana would with every variable at All (allValue) and builtins at test values."""
+    own = variable_names(dashboard)
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name in own:
+            return ALL_VALUE
+        if name in BUILTIN_VALUES:
+            return BUILTIN_VALUES[name]
+        raise KeyError(f"{dashboard['uid']}: unknown variable ${name} in {text!r}")
+
+    return _VARIABLE.sub(value, text)
+
+
+# -- metric names in PromQL ----------------------------------------------------------------
+
+_KEYWORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
+    "inf", "nan", "atan2",
+}
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENT = re.compile(r"(?<![\w.:$])([a-zA-Z_:][\w:]*)(\s*\()?")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every series name a PromQL expression selects (functions, keywords and labels left out)."""
+    text = _STRING.sub('""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range and subquery durations
+    text = _GROUPING.sub("", text)
+    text = re.sub(r"\boffset\s+\S+", "", text)
+    names = set()
+    for name, call in _IDENT.findall(text):
+        if call or name.lower() in _KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def selectors(expr: str) -> Iterator[tuple[str, set[str]]]:
+    """(metric name, label names in its matchers) for every `name{...}` selector."""
+    for match in re.finditer(r"(?<![\w:])([a-zA-Z_:][\w:]*)\s*\{([^}]*)\}", _STRING.sub('""', expr)):
+        yield match.group(1), set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)", match.group(2)))
+
+
+def contract_series() -> dict[str, contract.MetricSpec]:
+    """Every series name the exporter exposes -> its family."""
+    out = {}
+    for spec in contract.ALL_METRICS:
+        if spec.kind == "histogram":
+            for suffix in ("_bucket", "_sum", "_count"):
+                out[spec.name + suffix] = spec
+        else:
+            out[spec.exposed_name] = spec
+    return out
+
+
+def rule_documents() -> dict[Path, dict[str, Any]]:
+    return {path: yaml.safe_load(path.read_text()) for path in sorted(RULES_DIR.glob("*.yml"))}
+
+
+def recording_rules() -> dict[str, str]:
+    """record name -> expression, over every shipped rule file."""
+    out = {}
+    for document in rule_documents().values():
+        for group in document.get("groups", []):
+            for rule in group.get("rules", []):
+                if "record" in rule:
+                    out[rule["record"]] = str(rule["expr"])
+    return out
+
+
+def alert_exprs() -> dict[str, str]:
+    out = {}
+    for document in rule_documents().values():
+        for group in document.get("groups", []):
+            for rule in group.get("rules", []):
+                if "alert" in rule:
+                    out[rule["alert"]] = str(rule["expr"])
+    return out
+
+
+def underlying_metrics(expr: str, rules: dict[str, str] | None = None) -> set[str]:
+    """Metric names an expression depends on, recording rules followed down to raw series."""
+    rules = recording_rules() if rules is None else rules
+    out: set[str] = set()
+    pending = list(metric_names(expr))
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in rules:
+            pending.extend(metric_names(rules[name]))
+        else:
+            out.add(name)
+    return out
+
+
+def uses_quantile(expr: str, rules: dict[str, str] | None = None) -> bool:
+    rules = recording_rules() if rules is None else rules
+    if "histogram_quantile" in expr:
+        return True
+    return any("histogram_quantile" in rules[name] for name in metric_names(expr) if name in rules)
+
+
+def datasources() -> list[dict[str, Any]]:
+    return yaml.safe_load(DATASOURCES_FILE.read_text())["datasources"]

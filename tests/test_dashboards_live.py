@@ -1,0 +1,168 @@
+"""Every PromQL panel returns real data: a real Prometheus 2.42 scrapes the real mock exporter and
+evaluates the shipped recording and alerting rules, then each dashboard query (template
+variables at All) must return non-empty, finite values inside the bounds its panel implies.
+
+The rule files are used as shipped except for each group's evaluation interval, which is set to
+the test's 1 s so that groups that normally run once a minute are evaluated within the test.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from grafana import generator
+from grafana.generator.builder import Dashboard, PromQuery
+from tests.support import dashboards as ds
+from tests.support.processes import Running, run_prometheus
+
+pytestmark = pytest.mark.e2e
+
+INTERVAL = "1s"
+SETTLE_TIMEOUT_S = 60
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _fast_rule_copies(directory: Path) -> list[Path]:
+    out = []
+    for path in sorted(ds.RULES_DIR.glob("*.yml")):
+        document = yaml.safe_load(path.read_text())
+        for group in document.get("groups", []):
+            group["interval"] = INTERVAL
+        copy = directory / path.name
+        copy.write_text(yaml.safe_dump(document, sort_keys=False))
+        out.append(copy)
+    return out
+
+
+@pytest.fixture(scope="module")
+def prometheus(mock_exporter: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    host_port = mock_exporter.url.removeprefix("http://")
+    config = {
+        "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
+        "scrape_configs": [{"job_name": "llm-exporter", "static_configs": [{"targets": [host_port]}]}],
+    }
+    rule_files = _fast_rule_copies(tmp_path_factory.mktemp("rules"))
+    with run_prometheus(config, rule_files) as running:
+        yield running
+
+
+def _query(prometheus: Running, expr: str) -> list[dict]:
+    response = requests.get(f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=10)
+    body = response.json()
+    assert body.get("status") == "success", f"{expr!r}: {body.get('errorType')}: {body.get('error')}"
+    data = body["data"]
+    if data["resultType"] == "scalar":
+        return [{"metric": {}, "value": data["result"]}]
+    return data["result"]
+
+
+def _values(result: list[dict]) -> list[float]:
+    return [float(sample["value"][1]) for sample in result]
+
+
+def _prom_queries() -> list[tuple[Dashboard, str, PromQuery]]:
+    out = []
+    for dashboard in generator.dashboards():
+        for panel, query in dashboard.queries():
+            if isinstance(query, PromQuery):
+                out.append((dashboard, panel.title, query))
+    return out
+
+
+def _bounds(panel_bounds: tuple[float, float], expr: str, rules: dict[str, str]) -> tuple[float, float]:
+    low, high = panel_bounds
+    if ds.uses_quantile(expr, rules):
+        series = ds.contract_series()
+        histograms = {series[name] for name in ds.underlying_metrics(expr, rules) if name.endswith("_bucket")}
+        assert histograms, f"quantile without a histogram: {expr}"
+        high = min(high, max(max(spec.buckets) for spec in histograms))
+    return low, high
+
+
+def test_every_prometheus_panel_returns_finite_data_within_bounds(prometheus: Running) -> None:
+    rules = ds.recording_rules()
+    committed = ds.load_dashboards()
+    cases = []
+    for dashboard, title, query in _prom_queries():
+        panel = next(p for p in dashboard.panels if p.title == title)
+        expr = ds.expand(query.expr, committed[dashboard.uid])
+        cases.append((f"{dashboard.uid} / {title!r}", expr, _bounds(panel.expected_bounds(query), query.expr, rules)))
+    assert len(cases) > 50
+
+    # Poll until every query has data (rules need a few evaluations), then judge them all.
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    empty = cases
+    while empty and time.monotonic() < deadline:
+        empty = [case for case in empty if not _query(prometheus, case[1])]
+        if empty:
+            time.sleep(1)
+    problems = [f"{where}: no data\n    {expr}" for where, expr, _ in empty]
+    for where, expr, (low, high) in cases:
+        result = _query(prometheus, expr)
+        for sample, value in zip(result, _values(result), strict=True):
+            if not math.isfinite(value):
+                problems.append(f"{where}: {value} for {sample['metric']}\n    {expr}")
+            elif not low <= value <= high:
+                problems.append(f"{where}: {value} outside [{low}, {high}] for {sample['metric']}\n    {expr}")
+    assert not problems, "\n".join(problems)
+
+
+def test_range_queries_return_series(prometheus: Running) -> None:
+    """Time-series panels run range queries: a sample of them over the last 20 s has points."""
+    committed = ds.load_dashboards()
+    now = time.time()
+    checked = 0
+    for dashboard, _title, query in _prom_queries():
+        if query.instant:
+            continue
+        expr = ds.expand(query.expr, committed[dashboard.uid])
+        response = requests.get(f"{prometheus.url}/api/v1/query_range",
+                                params={"query": expr, "start": now - 20, "end": now, "step": "2s"}, timeout=10)
+        body = response.json()
+        assert body["status"] == "success", body
+        assert body["data"]["result"], f"{dashboard.uid}: no range data for {expr}"
+        checked += 1
+    assert checked > 20
+
+
+def test_template_variables_have_options(prometheus: Running) -> None:
+    for uid, dashboard in ds.load_dashboards().items():
+        for variable in dashboard["templating"]["list"]:
+            match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", variable["definition"])
+            assert match, f"{uid}: unexpected variable query {variable['definition']}"
+            selector = ds.expand(match.group(1), dashboard)
+            response = requests.get(f"{prometheus.url}/api/v1/label/{match.group(2)}/values",
+                                    params={"match[]": selector}, timeout=10)
+            assert response.json()["data"], f"{uid}: variable {variable['name']} has no values"
+
+
+def test_exemplars_are_stored_with_trace_ids(prometheus: Running) -> None:
+    """The heatmaps ask for exemplars: Prometheus (exemplar storage on) must hold some with trace_id."""
+    committed = ds.load_dashboards()
+    exemplar_queries = [(d, q) for d, _t, q in _prom_queries() if q.exemplar]
+    assert {m for _d, q in exemplar_queries for m in ds.metric_names(q.expr)} >= {
+        "llm_request_duration_seconds_bucket", "llm_time_to_first_token_seconds_bucket",
+        "llm_request_cost_usd_bucket"}
+    for dashboard, query in exemplar_queries:
+        expr = ds.expand(query.expr, committed[dashboard.uid])
+        found: list[dict] = []
+        deadline = time.monotonic() + 20
+        while not found and time.monotonic() < deadline:
+            now = time.time()
+            response = requests.get(f"{prometheus.url}/api/v1/query_exemplars",
+                                    params={"query": expr, "start": now - 600, "end": now}, timeout=10)
+            body = response.json()
+            assert body["status"] == "success", body
+            found = [e for series in body["data"] for e in series["exemplars"]]
+            if not found:
+                time.sleep(1)
+        assert found, f"{dashboard.uid}: no exemplars for {expr}"
+        assert all(TRACE_ID.match(e["labels"].get("trace_id", "")) for e in found), found[:3]
