@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from .app import create_app
 from .config import ConfigError
 from .logs import configure_logging
-from .runtime import build_runtime
+from .runtime import Runtime, build_runtime
 from .settings import parse_settings
+from .telemetry.config import log_level
 
 log = logging.getLogger("llm_exporter")
 
@@ -21,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
     configure_logging(settings.env)
     try:
+        configure_logging(settings.env, log_level(settings.env))  # LLM_EXPORTER_LOG_LEVEL may override
         runtime = build_runtime(settings)
     except ConfigError as exc:
         log.error("invalid configuration", extra={"event": "config_error", "file": exc.path, "key": exc.key,
@@ -28,9 +34,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llm-exporter: configuration error: {exc}", file=sys.stderr)
         return 2
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, drains, then runs our lifespan shutdown.
-    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_config=None,
+    app = create_app(runtime)
+    _flush_telemetry_at_shutdown(app, runtime)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=5)
     return 0
+
+
+def _flush_telemetry_at_shutdown(app: FastAPI, runtime: Runtime) -> None:
+    """After the app's own lifespan shutdown, flush queued spans and logs (3 s at most: a dead
+    backend cannot hold the exit). It must run inside the lifespan: uvicorn re-raises SIGTERM
+    once it has shut down, so nothing after `uvicorn.run` runs."""
+    telemetry = runtime.telemetry
+    if telemetry is None:
+        return
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(application) as state:
+                yield state
+        finally:
+            await asyncio.to_thread(telemetry.shutdown, 3.0)
+
+    app.router.lifespan_context = lifespan
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ class RecordedCall:
     department: str
     error_type: str | None
     cost_usd: float | None
+    trace_kept: bool = False  # the trace policy kept this call's trace (its exemplars point at it)
 
 
 Listener = Callable[[RecordedCall], None]
@@ -166,6 +167,9 @@ class Recorder:
         self.gpu_source = gpu_source
         self.scenario = scenario
         self.listeners: list[Listener] = []
+        # Decides, before exemplars are attached, whether a call's trace is kept (and may fill in
+        # missing ids); None keeps every call that has a trace_id. Set by the telemetry package.
+        self.trace_policy: Callable[[LLMCall], bool] | None = None
         self._lock = threading.Lock()
         self._by_department: dict[tuple[str, str, str, str], _DepartmentSeries] = {}
         self._by_call: dict[tuple[str, str, str], _CallSeries] = {}
@@ -192,7 +196,8 @@ class Recorder:
         cost = self.pricing.cost(call.model, call.input_tokens, call.output_tokens)
         tpot = call.tpot_s
         now = time.time()
-        trace_id = call.trace_id
+        trace_kept = self.trace_policy(call) if self.trace_policy is not None else bool(call.trace_id)
+        trace_id = call.trace_id if trace_kept else None  # no exemplar for a trace that is not exported
         newly_unpriced = False
         with self._lock:
             series = self._by_department.get((provider, model, app_id, department))
@@ -224,7 +229,7 @@ class Recorder:
                 "model has no price in the pricing file; its cost is not counted",
                 extra={"event": "unpriced_model", "model": model},
             )
-        recorded = RecordedCall(call, provider, model, app_id, department, error_type, cost)
+        recorded = RecordedCall(call, provider, model, app_id, department, error_type, cost, trace_kept)
         for listener in self.listeners:
             listener(recorded)
         return recorded

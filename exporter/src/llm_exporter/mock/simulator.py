@@ -49,6 +49,26 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
+# What happens around the LLM call, for the span tree only (telemetry/spans.py): RAG apps retrieve
+# documents first, agents run a tool whose result goes into the call. (share, tool names)
+RETRIEVAL_SHARE = {"doc-search": 1.0, "support-bot": 0.7, "research-agent": 1.0}
+TOOLS = {"code-assistant": (0.3, ("run_tests", "code_search")), "research-agent": (0.6, ("web_search", "fetch_url")),
+         "runaway-agent": (1.0, ("web_search",))}
+
+
+def _add_phases(call: LLMCall) -> None:
+    """Retrieval and tool phases in `call.extra`, drawn from an RNG seeded by the call's trace id,
+    so the fleet's own seeded stream (and every calibrated scenario figure) is left untouched."""
+    rng = random.Random(int(call.trace_id or "0", 16))
+    if rng.random() < RETRIEVAL_SHARE.get(call.app_id, 0.0):
+        call.extra["retrieval_s"] = _lognormal(rng, 0.12, 0.5)
+        call.extra["retrieval_documents"] = rng.randint(3, 12)
+    share, tools = TOOLS.get(call.app_id, (0.0, ()))
+    if tools and rng.random() < share:
+        call.extra["tool"] = rng.choice(tools)
+        call.extra["tool_s"] = _lognormal(rng, 0.8, 0.6)
+
+
 class Simulator:
     """Generates calls at `rps` (shaped over the day) under the active scenario."""
 
@@ -144,6 +164,7 @@ class Simulator:
             span_id=f"{rng.getrandbits(64):016x}",
             request_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         )
+        _add_phases(call)
         if rng.random() < scenario.error_probability:
             error_type = rng.choices(list(ERROR_MIX), weights=list(ERROR_MIX.values()))[0]
             call.error_type = error_type

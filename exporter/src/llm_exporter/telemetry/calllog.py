@@ -1,0 +1,70 @@
+"""One structured log line per recorded LLM call.
+
+Prompts and completions never reach a log: when a caller supplies them in
+`LLMCall.extra["prompt"]` / `extra["completion"]` (a string, or chat messages as a list of
+dicts), the line carries only their length and SHA-256 (`prompt_chars`, `prompt_sha256`, ...).
+With LLM_EXPORTER_LOG_PREVIEW_CHARS > 0 it also carries a preview, redacted then truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .redact import digest, preview
+from .spans import error_message
+
+if TYPE_CHECKING:
+    from ..recorder import RecordedCall
+
+CALL_LOGGER = "llm_exporter.calls"
+CONTENT_KEYS = ("prompt", "completion")
+
+log = logging.getLogger(CALL_LOGGER)
+
+
+def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> dict[str, object]:
+    """The fields of a call's log line (besides timestamp, level, logger and message)."""
+    call = recorded.call
+    fields: dict[str, object] = {
+        "event": "llm_call",
+        "request_id": call.request_id,
+        "trace_id": call.trace_id,
+        "span_id": call.span_id,
+        "trace_sampled": trace_kept,
+        "app_id": recorded.app_id,
+        "department": recorded.department,
+        "provider": recorded.provider,
+        "model": recorded.model,
+        "operation": call.operation,
+        "streaming": call.streaming,
+        "tokens": {"input": call.input_tokens, "output": call.output_tokens},
+        "latency_ms": round(call.duration_s * 1000, 1),
+        "ttft_ms": None if call.ttft_s is None else round(call.ttft_s * 1000, 1),
+        "cost_usd": None if recorded.cost_usd is None else round(recorded.cost_usd, 8),
+        "finish_reason": call.finish_reason,
+        "error": recorded.error_type,
+    }
+    message = error_message(recorded)
+    if message:
+        fields["error_message"] = message
+    for key in CONTENT_KEYS:
+        content = call.extra.get(key)
+        if content is None:
+            continue
+        length, sha256 = digest(content)
+        fields[f"{key}_chars"] = length
+        fields[f"{key}_sha256"] = sha256
+        if preview_chars > 0:
+            fields[f"{key}_preview"] = preview(content, preview_chars)
+    return fields
+
+
+def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> None:
+    """Info for a successful call, warning for a failed one."""
+    failed = recorded.error_type is not None
+    level = logging.WARNING if failed else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)
+    log.log(level, "llm call failed" if failed else "llm call completed", extra=fields)

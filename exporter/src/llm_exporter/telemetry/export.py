@@ -1,0 +1,143 @@
+"""A bounded export queue with one worker thread per signal: the only way telemetry leaves.
+
+`put()` never blocks and never waits on the network: it appends to a bounded deque, or drops
+the record (and counts it) when the queue is full. The worker sends batches with the OTLP
+exporter; a batch that fails (backend down, hanging past the timeout, refusing) is dropped and
+counted too, and the next batch is tried on schedule, so export resumes by itself when the
+backend is back. Memory is bounded by `max_queue` records plus the one batch in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from .config import QueueSettings
+
+log = logging.getLogger("llm_exporter.telemetry")
+
+
+class Exporter(Protocol):
+    def export(self, batch: Sequence[Any]) -> Any: ...
+
+    def shutdown(self) -> None: ...
+
+
+class BoundedExporter:
+    """Batches records of one signal ("traces" or "logs") to `exporter` off the caller's thread."""
+
+    def __init__(
+        self,
+        signal: str,
+        exporter: Exporter,
+        settings: QueueSettings,
+        on_drop: Callable[[str, int], None],
+        *,
+        endpoint: str = "",
+    ) -> None:
+        self.signal = signal
+        self.exporter = exporter
+        self.settings = settings
+        self.endpoint = endpoint
+        self._on_drop = on_drop
+        self._queue: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._healthy = True
+        self.exported = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name=f"otlp-{signal}", daemon=True)
+        self._thread.start()
+
+    # -- producer side (request handling, the simulator's loop) ----------------------------
+
+    def put(self, item: Any) -> bool:
+        """Queue one record; False (and counted as dropped) when the queue is full or stopped."""
+        with self._lock:
+            accepted = len(self._queue) < self.settings.max_queue and not self._stopping.is_set()
+            if accepted:
+                self._queue.append(item)
+                full_batch = len(self._queue) >= self.settings.max_batch
+        if not accepted:
+            self._drop(1)
+            return False
+        if full_batch:
+            self._wake.set()
+        return True
+
+    def put_many(self, items: Sequence[Any]) -> None:
+        for item in items:
+            self.put(item)
+
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- worker ----------------------------------------------------------------------------
+
+    def _take(self) -> list[Any]:
+        with self._lock:
+            count = min(len(self._queue), self.settings.max_batch)
+            return [self._queue.popleft() for _ in range(count)]
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.settings.delay_s)
+            self._wake.clear()
+            while not self._stopping.is_set():
+                batch = self._take()
+                if batch:
+                    self._send(batch)
+                if len(batch) < self.settings.max_batch:
+                    break
+
+    def _send(self, batch: list[Any]) -> bool:
+        try:
+            result = self.exporter.export(batch)
+            ok = getattr(result, "name", "") == "SUCCESS"
+        except Exception:  # an exporter bug must not kill the worker
+            log.debug("OTLP %s export raised", self.signal, exc_info=True)
+            ok = False
+        if ok:
+            self.exported += len(batch)
+            if not self._healthy:
+                self._healthy = True
+                log.info("telemetry export recovered", extra={"event": "telemetry_export_recovered",
+                                                              "signal": self.signal, "endpoint": self.endpoint})
+        else:
+            self._drop(len(batch))
+            if self._healthy:
+                self._healthy = False
+                log.warning("telemetry export failing; records are dropped until the backend answers",
+                            extra={"event": "telemetry_export_failing", "signal": self.signal,
+                                   "endpoint": self.endpoint})
+        return ok
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        try:
+            self._on_drop(self.signal, count)
+        except Exception:  # pragma: no cover - counting must never break the caller
+            log.debug("drop counter failed", exc_info=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Stop accepting, send what is queued within `timeout`, then close the exporter.
+        A worker stuck on a hanging backend is abandoned (it is a daemon thread)."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout / 2)
+        if not self._thread.is_alive():
+            leftovers = self._take()
+            if leftovers:
+                flusher = threading.Thread(target=self._send, args=(leftovers,), daemon=True)
+                flusher.start()
+                flusher.join(timeout / 2)
+        try:
+            self.exporter.shutdown()
+        except Exception:  # pragma: no cover
+            log.debug("exporter shutdown failed", exc_info=True)

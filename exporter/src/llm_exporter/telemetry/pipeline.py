@@ -1,0 +1,120 @@
+"""Logs and traces for every recorded call, wired onto the Recorder's one recording path.
+
+`Telemetry.install()` gives the Recorder its trace policy (which calls keep their trace, and
+with it their exemplars) and a listener that, for each recorded call, writes the call's log
+line and queues its spans. Mock calls, proxied calls and instrumented calls all pass here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from .. import __version__
+from ..recorder import RecordedCall, Recorder
+from .calllog import log_call
+from .config import DEFAULT_SERVICE_NAME, TelemetryConfig
+from .export import BoundedExporter
+from .otlp_logs import OtlpLogHandler
+from .sampling import TracePolicy
+from .spans import build_spans
+
+log = logging.getLogger("llm_exporter.telemetry")
+PACKAGE_LOGGER = "llm_exporter"
+
+
+def build_resource(environment: str | None = None, mode: str | None = None) -> Resource:
+    """service.name from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, else llm-exporter."""
+    attributes: dict[str, str] = {"service.version": __version__}
+    if environment:
+        attributes["deployment.environment.name"] = environment
+    if mode:
+        attributes["llm_exporter.mode"] = mode
+    resource = Resource.create(attributes)
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+class Telemetry:
+    """The per-process logs and traces pipeline; `install()` once, `shutdown()` at exit."""
+
+    def __init__(self, recorder: Recorder, config: TelemetryConfig, *, environment: str | None = None,
+                 mode: str | None = None) -> None:
+        self.recorder = recorder
+        self.config = config
+        self.policy = TracePolicy(config.sample_ratio, config.slow_seconds)
+        self.resource = build_resource(environment, mode)
+        self.scope = InstrumentationScope("llm_exporter", __version__)
+        self.spans: BoundedExporter | None = None
+        self.logs: BoundedExporter | None = None
+        self._log_handler: OtlpLogHandler | None = None
+        self._installed = False
+
+    @classmethod
+    def from_env(cls, recorder: Recorder, *, environment: str | None = None, mode: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> Telemetry:
+        return cls(recorder, TelemetryConfig.from_env(environ), environment=environment, mode=mode)
+
+    def install(self) -> Telemetry:
+        """Start the export queues (for the signals with an endpoint) and hook into the Recorder."""
+        if self._installed:
+            return self
+        self._installed = True
+        config = self.config
+        if config.traces_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=config.traces_endpoint, timeout=config.traces_queue.timeout_s)
+            self.spans = BoundedExporter("traces", exporter, config.traces_queue, self.recorder.telemetry_dropped,
+                                         endpoint=config.traces_endpoint)
+        if config.logs_endpoint:
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+            exporter = OTLPLogExporter(endpoint=config.logs_endpoint, timeout=config.logs_queue.timeout_s)
+            self.logs = BoundedExporter("logs", exporter, config.logs_queue, self.recorder.telemetry_dropped,
+                                        endpoint=config.logs_endpoint)
+            package_logger = logging.getLogger(PACKAGE_LOGGER)
+            for handler in list(package_logger.handlers):  # one pipeline per process: replace an older one
+                if isinstance(handler, OtlpLogHandler):
+                    package_logger.removeHandler(handler)
+            self._log_handler = OtlpLogHandler(self.logs, self.resource, self.scope)
+            package_logger.addHandler(self._log_handler)
+        self.recorder.trace_policy = self.policy
+        self.recorder.listeners.append(self.on_call)
+        log.info("telemetry configured", extra={
+            "event": "telemetry_configured", "service_name": self.resource.attributes.get(SERVICE_NAME),
+            "traces_endpoint": config.traces_endpoint, "logs_endpoint": config.logs_endpoint,
+            "trace_sample_ratio": config.sample_ratio, "trace_slow_seconds": config.slow_seconds,
+        })
+        log.debug("telemetry export queues", extra={
+            "event": "telemetry_queues", "traces": vars(config.traces_queue) if self.spans else None,
+            "logs": vars(config.logs_queue) if self.logs else None, "preview_chars": config.preview_chars,
+        })
+        return self
+
+    def on_call(self, recorded: RecordedCall) -> None:
+        """Recorder listener: the call's log line, and its spans when its trace is kept."""
+        end_ns = time.time_ns()
+        kept = recorded.trace_kept
+        try:
+            log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars)
+            if kept and self.spans is not None:
+                self.spans.put_many(build_spans(recorded, end_ns, self.resource, self.scope))
+        except Exception:  # telemetry must never fail the recording of a call
+            log.exception("could not emit telemetry for a call", extra={"event": "telemetry_error"})
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Flush what is queued (bounded by `timeout`) and stop the export threads."""
+        if self._log_handler is not None:
+            logging.getLogger(PACKAGE_LOGGER).removeHandler(self._log_handler)
+            self._log_handler = None
+        queues = [queue for queue in (self.spans, self.logs) if queue is not None]
+        for queue in queues:
+            queue.shutdown(timeout / len(queues))
+        if self.on_call in self.recorder.listeners:
+            self.recorder.listeners.remove(self.on_call)
