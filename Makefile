@@ -39,7 +39,7 @@ bench: venv ## benchmarks; results go in docs/performance.md
 	$(PY) bench/bench_recording.py
 
 bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs litellm in its own venv)
-	$(PY) bench/bench_proxy.py
+	$(PY) bench/bench_proxy.py --install-litellm
 
 dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/generator/
 	$(PY) -m grafana.generator

@@ -49,10 +49,14 @@ def create_app(runtime: Runtime) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if runtime.proxy is not None:
+            await runtime.proxy.aclose()
         log.info("exporter stopped", extra={"event": "shutdown"})
 
     app = FastAPI(title="llm-exporter", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
+    if runtime.proxy is not None:  # proxy mode: POST /v1/chat/completions, /v1/completions, /v1/embeddings
+        app.add_middleware(runtime.proxy.middleware)
 
     @app.get("/metrics")
     def metrics(request: Request) -> Response:
@@ -74,6 +78,9 @@ def create_app(runtime: Runtime) -> FastAPI:
                  "alert_webhook": "/alertmanager/webhook", "notifications": "/alertmanager/notifications"}
         if simulator:
             links["scenario"] = "/mock/scenario"
+        if runtime.proxy is not None:
+            links.update(proxy_chat="/v1/chat/completions", proxy_completions="/v1/completions",
+                         proxy_embeddings="/v1/embeddings", upstream=runtime.proxy.base_url)
         return {"name": "llm-exporter", "version": __version__, "mode": runtime.settings.mode, "links": links}
 
     @app.get("/mock/scenario")

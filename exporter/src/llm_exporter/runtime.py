@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +14,7 @@ from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
 from .recorder import Recorder
 from .settings import Settings
+from .telemetry.pipeline import Telemetry
 
 
 @dataclass
@@ -22,6 +24,8 @@ class Runtime:
     registry: CollectorRegistry
     simulator: Simulator | None = None
     notifications: NotificationLog = field(default_factory=NotificationLog)
+    proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
+    telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -34,6 +38,33 @@ def build_runtime(settings: Settings) -> Runtime:
         simulator = Simulator(recorder, rps=settings.mock_rps, seed=settings.seed, scenario=settings.scenario)
         recorder.gpu_source = MockGPUSource(simulator, count=settings.mock_gpus, seed=settings.seed)
         recorder.scenario = lambda: simulator.scenario.name
+    proxy = _wire_real_or_proxy(settings, recorder)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(recorder)
-    return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator)
+    # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
+    telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
+    return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
+                   telemetry=telemetry)
+
+
+# -- real and proxy modes (issue 6) ----------------------------------------------------------
+
+
+def _wire_real_or_proxy(settings: Settings, recorder: Recorder) -> Any:
+    """real: GPUs from NVML (llm_gpu_up 0 without a driver). proxy: the metering proxy, returned."""
+    if settings.mode == "real":
+        from .gpu_nvml import NvmlGPUSource
+
+        recorder.gpu_source = NvmlGPUSource()
+        recorder.gpu_source.read()  # log now, not at the first scrape, whether GPUs are readable
+        return None
+    if settings.mode == "proxy":
+        from .proxy import ProxyConfig, ProxyService
+
+        assert settings.upstream_url  # parse_settings insists on it
+        return ProxyService(recorder, ProxyConfig(
+            upstream_url=settings.upstream_url, provider=settings.provider,
+            default_app_id=settings.default_app_id, default_department=settings.default_department,
+            timeout_s=settings.upstream_timeout,
+        ))
+    return None

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .mock.scenarios import SCENARIOS
 
@@ -32,6 +33,11 @@ class Settings:
     budgets_file: Path = Path("/etc/llm-exporter/budgets.yaml")
     env: str = "production"
     upstream_url: str | None = None
+    # proxy mode (and the instrument library's defaults): labels when a request names none
+    default_app_id: str = "unknown"
+    default_department: str = "unknown"
+    provider: str | None = None  # proxy provider label; derived from the upstream host when unset
+    upstream_timeout: float = 300.0  # seconds without a byte from the upstream before a call times out
 
 
 def _port(text: str) -> int:
@@ -48,6 +54,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -57,6 +70,7 @@ def _non_negative_int(text: str) -> int:
 
 _non_negative_float.__name__ = "non-negative number"
 _non_negative_int.__name__ = "non-negative integer"
+_positive_float.__name__ = "positive number"
 _port.__name__ = "port (1-65535)"
 
 
@@ -82,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="development logs at debug level, production at info")
     parser.add_argument("--upstream-url", default=defaults.upstream_url,
                         help="proxy mode: base URL of the OpenAI-compatible upstream, e.g. https://api.openai.com/v1")
+    parser.add_argument("--default-app-id", default=defaults.default_app_id,
+                        help="proxy mode: app_id for requests without an X-LLM-App-Id header")
+    parser.add_argument("--default-department", default=defaults.default_department,
+                        help="proxy mode: department for requests without an X-LLM-Department header")
+    parser.add_argument("--provider", default=defaults.provider,
+                        help="proxy mode: provider label (default: derived from the upstream host, e.g. openai)")
+    parser.add_argument("--upstream-timeout", type=_positive_float, default=defaults.upstream_timeout,
+                        help="proxy mode: seconds to wait for the upstream (per read) before the call times out")
     return parser
 
 
@@ -107,4 +129,9 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     args = parser.parse_args(argv)
     if args.mode == "proxy" and not args.upstream_url:
         parser.error("proxy mode needs --upstream-url (or LLM_EXPORTER_UPSTREAM_URL)")
+    if args.upstream_url:
+        upstream = urlsplit(args.upstream_url)
+        if upstream.scheme not in ("http", "https") or not upstream.hostname or upstream.query or upstream.username:
+            parser.error(f"--upstream-url {args.upstream_url!r} must be an absolute http(s) URL without query "
+                         "or credentials, e.g. https://api.openai.com/v1")
     return Settings(**vars(args))

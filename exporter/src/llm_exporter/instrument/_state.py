@@ -1,0 +1,102 @@
+"""The process-wide recorder of an instrumented service, created on first use."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from .. import __version__
+from ..config import DEFAULT_CONFIG_DIR, Budgets, Pricing, load_pricing
+from ..recorder import Recorder
+
+log = logging.getLogger("llm_exporter.instrument")
+
+MODE = "instrument"  # llm_exporter_info{mode="instrument"} tells a service's own /metrics apart
+DEFAULT_APP_ID = "unknown"
+DEFAULT_DEPARTMENT = "unknown"
+
+_lock = threading.Lock()
+_first_use = threading.Lock()
+_recorder: Recorder | None = None
+_defaults = {"app_id": DEFAULT_APP_ID, "department": DEFAULT_DEPARTMENT}
+
+
+def _pricing(path: str | Path | None) -> Pricing:
+    """Explicit file, else $LLM_EXPORTER_PRICING_FILE, else the repository's exporter/config/pricing.yaml;
+    without any, every call is recorded unpriced (llm_unpriced_requests_total) rather than free."""
+    candidates = [path, os.environ.get("LLM_EXPORTER_PRICING_FILE"), DEFAULT_CONFIG_DIR / "pricing.yaml"]
+    for candidate in candidates:
+        if candidate and (candidate is path or Path(candidate).is_file()):
+            return load_pricing(candidate)  # raises ConfigError for a bad file: a wrong price is worse
+    log.warning("no pricing file found; LLM calls are counted as unpriced",
+                extra={"event": "pricing_missing", "hint": "set LLM_EXPORTER_PRICING_FILE"})
+    return Pricing(prices={})
+
+
+def configure(
+    *,
+    app_id: str | None = None,
+    department: str | None = None,
+    pricing_file: str | Path | None = None,
+    registry: CollectorRegistry | None = REGISTRY,
+    recorder: Recorder | None = None,
+    telemetry: bool = True,
+) -> Recorder:
+    """Set up (or replace) the recorder behind `track_llm_call` and `instrument_openai`.
+
+    app_id/department default to $LLM_EXPORTER_DEFAULT_APP_ID / $LLM_EXPORTER_DEFAULT_DEPARTMENT,
+    then "unknown". The recorder is registered with `registry` (prometheus_client's default, so an
+    existing `start_http_server`/`make_asgi_app` exposes it too); pass None to register nowhere.
+    """
+    global _recorder
+    with _lock:
+        _defaults["app_id"] = app_id or os.environ.get("LLM_EXPORTER_DEFAULT_APP_ID") or DEFAULT_APP_ID
+        _defaults["department"] = (department or os.environ.get("LLM_EXPORTER_DEFAULT_DEPARTMENT")
+                                   or DEFAULT_DEPARTMENT)
+        if recorder is None:
+            recorder = Recorder(_pricing(pricing_file), Budgets(departments={}), mode=MODE, version=__version__)
+            if telemetry:
+                _attach_telemetry(recorder)
+        if _recorder is not None and _recorder is not recorder and registry is not None:
+            with contextlib.suppress(KeyError):
+                registry.unregister(_recorder)
+        if registry is not None:
+            with contextlib.suppress(ValueError):  # already registered: configure() twice, same recorder
+                registry.register(recorder)
+        _recorder = recorder
+        return recorder
+
+
+def _attach_telemetry(recorder: Recorder) -> None:
+    """A log line and (with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set) spans for every recorded call:
+    the exporter's own telemetry pipeline, configured from the OTEL_* / LLM_EXPORTER_* environment."""
+    from ..telemetry.config import log_level
+    from ..telemetry.pipeline import Telemetry  # the OpenTelemetry SDK loads on first use only
+
+    package = logging.getLogger("llm_exporter")
+    if package.level == logging.NOTSET:  # the service's own logging setup wins when it set a level
+        package.setLevel(log_level("production").upper())  # $LLM_EXPORTER_LOG_LEVEL, else info
+    Telemetry.from_env(recorder, mode=MODE).install()
+
+
+def get_recorder() -> Recorder:
+    """The configured recorder; the first call without `configure()` configures from the environment."""
+    if _recorder is None:
+        with _first_use:
+            if _recorder is None:
+                configure()
+    assert _recorder is not None
+    return _recorder
+
+
+def default_app_id() -> str:
+    return _defaults["app_id"]
+
+
+def default_department() -> str:
+    return _defaults["department"]

@@ -1,0 +1,175 @@
+"""One LLM call from start to finish: timing, first token, usage, outcome, recorded exactly once.
+
+`CallTracker` is what the decorator, the context manager, the OpenAI wrapper and the proxy all
+use; it marks the call in flight (llm_active_requests) when created and hands one `LLMCall` to
+`Recorder.record` when finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
+from typing import Any
+
+from ..recorder import LLMCall, RecordedCall, Recorder
+from . import extract
+from .errors import CONTENT_FILTER, classify_exception
+from .tracecontext import TraceContext, mint_trace_context
+
+
+class CallTracker:
+    """Measures one LLM call. Use as a (sync or async) context manager or call `finish()`.
+
+    On an exception inside the `with` block the call is recorded as failed, with the error type
+    classified from the exception (see `errors.classify_exception`), and the exception propagates.
+    """
+
+    __slots__ = (
+        "_finished", "_recorder", "_start", "app_id", "department", "error_type", "extra", "finish_reason",
+        "input_tokens", "model", "operation", "output_tokens", "provider", "recorded", "request_id",
+        "response_model", "streaming", "trace", "ttft_s",
+    )
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        provider: str,
+        model: str,
+        app_id: str,
+        department: str,
+        operation: str = "chat",
+        streaming: bool = False,
+        trace: TraceContext | None = None,
+        start: float | None = None,
+    ) -> None:
+        self._recorder = recorder
+        self._start = time.perf_counter() if start is None else start
+        self.provider = provider
+        self.model = model
+        self.app_id = app_id
+        self.department = department
+        self.operation = operation
+        self.streaming = streaming
+        self.trace = trace or mint_trace_context()
+        self.ttft_s: float | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.error_type: str | None = None
+        self.finish_reason: str | None = None
+        self.response_model: str | None = None
+        self.request_id: str | None = None
+        self.extra: dict[str, object] = {}
+        self.recorded: RecordedCall | None = None
+        self._finished = False
+        recorder.call_started(provider, model)
+
+    # -- what the caller reports -----------------------------------------------------------
+
+    @property
+    def trace_id(self) -> str:
+        return self.trace.trace_id
+
+    @property
+    def traceparent(self) -> str:
+        """Send this as the `traceparent` header to the LLM endpoint to continue the trace."""
+        return self.trace.traceparent
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    def first_token(self) -> None:
+        """Mark the arrival of the first generated token (streaming); later calls are ignored."""
+        if self.ttft_s is None:
+            self.ttft_s = time.perf_counter() - self._start
+
+    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
+        if input_tokens is not None:
+            self.input_tokens = max(int(input_tokens), 0)
+        if output_tokens is not None:
+            self.output_tokens = max(int(output_tokens), 0)
+
+    def observe_response(self, response: Any) -> None:
+        """Take usage, finish reason and response model from an OpenAI-format response (dict or
+        SDK object); a no-op for anything else."""
+        usage = extract.usage_tokens(response)
+        if usage is not None:
+            self.set_usage(*usage)
+        self.finish_reason = extract.finish_reason(response) or self.finish_reason
+        self.response_model = extract.response_model(response) or self.response_model
+        request_id = getattr(response, "_request_id", None)
+        if isinstance(request_id, str):
+            self.request_id = request_id
+
+    def observe_chunk(self, chunk: Any) -> None:
+        """One stream chunk: first token, finish reason, usage (final chunk) and model."""
+        if self.ttft_s is None and extract.has_token(chunk):
+            self.first_token()
+        self.observe_response(chunk)
+
+    def fail(self, error_type: str) -> None:
+        """Mark the call failed with a contract error_type; recorded at `finish()`."""
+        self.error_type = error_type
+
+    # -- finishing ---------------------------------------------------------------------------
+
+    def finish(self, error_type: str | None = None, *, finish_reason: str | None = None) -> RecordedCall | None:
+        """Record the call (once; later calls return the first result)."""
+        if self._finished:
+            return self.recorded
+        self._finished = True
+        duration = time.perf_counter() - self._start
+        if error_type is not None:
+            self.error_type = error_type
+        if finish_reason is not None:
+            self.finish_reason = finish_reason
+        if self.error_type is None and self.finish_reason == "content_filter":
+            self.error_type = CONTENT_FILTER
+        extra = self.extra
+        if self.response_model:
+            extra["response_model"] = self.response_model
+        if self.trace.parent_span_id:
+            extra["parent_span_id"] = self.trace.parent_span_id
+            extra["parent_sampled"] = self.trace.sampled
+        recorder = self._recorder
+        recorder.call_finished(self.provider, self.model)
+        self.recorded = recorder.record(LLMCall(
+            provider=self.provider, model=self.model, app_id=self.app_id, department=self.department,
+            duration_s=duration, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+            ttft_s=self.ttft_s, error_type=self.error_type, streaming=self.streaming,
+            finish_reason=self.finish_reason, trace_id=self.trace.trace_id, span_id=self.trace.span_id,
+            request_id=self.request_id, operation=self.operation, extra=extra,
+        ))
+        return self.recorded
+
+    def cancel(self) -> RecordedCall | None:
+        """The caller stopped before the end: a success if the model had already finished (a finish
+        reason was seen), else an error of type "other" with finish_reason "cancelled"."""
+        if self.finish_reason is not None:
+            return self.finish()
+        return self.finish("other", finish_reason="cancelled")
+
+    def __enter__(self) -> CallTracker:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None and not self._finished:
+            if isinstance(exc, (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)):
+                self.cancel()
+            else:
+                self.finish(classify_exception(exc))
+        else:
+            self.finish()
+
+    async def __aenter__(self) -> CallTracker:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.__exit__(exc_type, exc, tb)

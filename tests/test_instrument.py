@@ -1,0 +1,416 @@
+"""The instrumentation library: the real OpenAI Python client (sync, async, streaming) pointed at a
+real OpenAI-compatible server on 127.0.0.1, the decorator and context manager, and /metrics
+exposure. Each test records into its own Recorder and registry; one test runs a whole instrumented
+"service" in a subprocess to check the spans and logs it sends over OTLP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+
+import openai
+import pytest
+import requests
+from fastapi import FastAPI
+from llm_exporter.config import Budgets, load_pricing
+from llm_exporter.instrument import (
+    classify_exception,
+    instrument_openai,
+    metrics_asgi_app,
+    mount_metrics,
+    start_metrics_server,
+    track_llm_call,
+)
+from llm_exporter.recorder import RecordedCall, Recorder
+from prometheus_client import CollectorRegistry, generate_latest
+from starlette.testclient import TestClient
+
+from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
+from tests.support.openai_upstream import OpenAIUpstream, prompt_tokens
+from tests.support.otlp import OtlpReceiver
+from tests.support.processes import CONFIG_DIR, REPO, free_port, wait_for
+
+PRICING = load_pricing(CONFIG_DIR / "pricing.yaml")
+MESSAGES = [{"role": "user", "content": "Name three rivers in Europe."}]
+
+
+class Capture:
+    """A recorder in its own registry, plus every RecordedCall it saw."""
+
+    def __init__(self) -> None:
+        self.recorder = Recorder(PRICING, Budgets(departments={}), mode="instrument", version="test")
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.recorder)
+        self.calls: list[RecordedCall] = []
+        self.recorder.listeners.append(self.calls.append)
+
+    def metrics(self) -> dict:
+        return families(generate_latest(self.registry).decode())
+
+    def one(self) -> RecordedCall:
+        assert len(self.calls) == 1, self.calls
+        return self.calls[0]
+
+    def active(self) -> float:
+        return sample_sum(self.metrics()["llm_active_requests"])
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[OpenAIUpstream]:
+    with OpenAIUpstream(chunk_delay_s=0.002) as server:
+        yield server
+
+
+@pytest.fixture
+def capture() -> Capture:
+    return Capture()
+
+
+def sync_client(upstream: OpenAIUpstream, capture: Capture, **options: object) -> openai.OpenAI:
+    client = openai.OpenAI(base_url=upstream.url, api_key="sk-instrument-test", max_retries=0, **options)
+    return instrument_openai(client, app_id="code-assistant", department="engineering", recorder=capture.recorder)
+
+
+def async_client(upstream: OpenAIUpstream, capture: Capture, **options: object) -> openai.AsyncOpenAI:
+    client = openai.AsyncOpenAI(base_url=upstream.url, api_key="sk-instrument-test", max_retries=0, **options)
+    return instrument_openai(client, app_id="code-assistant", department="engineering", recorder=capture.recorder)
+
+
+# -- the OpenAI client wrapper -------------------------------------------------------------------
+
+
+def test_sync_chat_completion(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=4)
+    assert reply.choices[0].message.content == "tok0 tok1 tok2 tok3 "
+    recorded = capture.one()
+    call = recorded.call
+    assert (recorded.provider, recorded.model, recorded.app_id, recorded.department) == (
+        "self_hosted", "gpt-4o", "code-assistant", "engineering")
+    assert (call.input_tokens, call.output_tokens) == (reply.usage.prompt_tokens, 4)
+    assert call.error_type is None and call.ttft_s is None and call.operation == "chat"
+    assert recorded.cost_usd == pytest.approx(PRICING.cost("gpt-4o", reply.usage.prompt_tokens, 4))
+    # the W3C trace context went upstream, naming this call's span
+    assert upstream.last().headers["traceparent"] == f"00-{call.trace_id}-{call.span_id}-01"
+    fams = capture.metrics()
+    assert sample_sum(fams["llm_requests"], "_total", status="success", model="gpt-4o") == 1
+    assert capture.active() == 0
+
+
+def test_sync_stream_hides_the_usage_chunk_it_asked_for(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=5, stream=True)
+    assert capture.active() == 1
+    chunks = list(stream)
+    assert chunks and all(chunk.choices for chunk in chunks)  # the caller never asked for the usage chunk
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "tok0 tok1 tok2 tok3 tok4 "
+    assert upstream.last().json["stream_options"] == {"include_usage": True}
+    call = capture.one().call
+    assert (call.input_tokens, call.output_tokens) == (prompt_tokens(upstream.last().json), 5)
+    assert call.streaming and call.ttft_s is not None and call.tpot_s is not None
+    assert call.finish_reason == "stop" and call.error_type is None
+    assert capture.active() == 0
+
+
+def test_sync_stream_keeps_the_usage_chunk_the_caller_asked_for(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    with client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=2, stream=True,
+                                        stream_options={"include_usage": True}) as stream:
+        chunks = list(stream)
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 2
+    assert capture.one().call.output_tokens == 2
+
+
+def test_stream_left_early(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=50, stream=True)
+    for chunk in stream:
+        if chunk.choices[0].delta.content:
+            break
+    stream.close()
+    call = capture.one().call
+    assert (call.error_type, call.finish_reason) == ("other", "cancelled")
+    assert call.ttft_s is not None
+    assert capture.active() == 0
+
+
+def test_async_chat_and_stream(upstream: OpenAIUpstream, capture: Capture) -> None:
+    async def main() -> tuple[str, list[str]]:
+        client = async_client(upstream, capture)
+        reply = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=3)
+        stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=3, stream=True)
+        pieces = [chunk.choices[0].delta.content or "" async for chunk in stream]
+        await client.close()
+        return reply.choices[0].message.content, pieces
+
+    text, pieces = asyncio.run(main())
+    assert text == "".join(pieces) == "tok0 tok1 tok2 "
+    plain, streamed = (c.call for c in capture.calls)
+    assert (plain.streaming, plain.output_tokens, plain.ttft_s) == (False, 3, None)
+    assert (streamed.streaming, streamed.output_tokens) == (True, 3) and streamed.ttft_s is not None
+    assert plain.trace_id != streamed.trace_id
+    assert capture.active() == 0
+
+
+def test_legacy_completions_and_embeddings(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    text = client.completions.create(model="gpt-4o-mini", prompt="one two three", max_tokens=2)
+    streamed = list(client.completions.create(model="gpt-4o-mini", prompt="one two", max_tokens=3, stream=True))
+    vectors = client.embeddings.create(model="text-embedding-3-small", input=["a b c", "d"])
+    assert text.choices[0].text == "tok0 tok1 " and len(vectors.data) == 2
+    assert all(chunk.choices for chunk in streamed)
+    completion, stream, embedding = (c.call for c in capture.calls)
+    assert (completion.operation, completion.input_tokens, completion.output_tokens) == ("text_completion", 3, 2)
+    assert (stream.operation, stream.input_tokens, stream.output_tokens) == ("text_completion", 2, 3)
+    assert (embedding.operation, embedding.input_tokens, embedding.output_tokens) == ("embeddings", 4, 0)
+
+
+@pytest.mark.parametrize(("model", "exception", "error_type"), [
+    ("fail-429", openai.RateLimitError, "rate_limit"),
+    ("fail-401", openai.AuthenticationError, "authentication"),
+    ("fail-500", openai.InternalServerError, "server_error"),
+    ("fail-context", openai.BadRequestError, "context_length_exceeded"),
+    ("fail-filter", openai.BadRequestError, "content_filter"),
+    ("reset", openai.APIConnectionError, "other"),
+    ("hang", openai.APITimeoutError, "timeout"),
+])
+def test_errors_are_raised_unchanged_and_classified(upstream: OpenAIUpstream, capture: Capture, model: str,
+                                                    exception: type[Exception], error_type: str) -> None:
+    client = sync_client(upstream, capture, timeout=1.0)
+    with pytest.raises(exception):
+        client.chat.completions.create(model=model, messages=MESSAGES)
+    recorded = capture.one()
+    assert recorded.error_type == error_type and recorded.model == model
+    assert sample_sum(capture.metrics()["llm_errors"], "_total", error_type=error_type) == 1
+    assert capture.active() == 0
+
+
+def test_error_inside_a_stream(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    stream = client.chat.completions.create(model="stream-error", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError):
+        list(stream)
+    assert capture.one().error_type == "server_error"
+    assert capture.active() == 0
+
+
+def test_instrumenting_twice_records_once(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    instrument_openai(client, recorder=capture.recorder)
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert len(capture.calls) == 1
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert raw.parse().choices  # raw responses still work (and are not metered)
+    assert len(capture.calls) == 1
+
+
+# -- decorator and context manager ---------------------------------------------------------------
+
+
+def test_context_manager(capture: Capture) -> None:
+    with track_llm_call(provider="anthropic", model="claude-sonnet-4", app_id="research-agent",
+                        department="research", recorder=capture.recorder) as call:
+        assert capture.active() == 1
+        call.first_token()
+        call.set_usage(1200, 300)
+    recorded = capture.one()
+    assert (recorded.provider, recorded.model, recorded.call.input_tokens, recorded.call.output_tokens) == (
+        "anthropic", "claude-sonnet-4", 1200, 300)
+    assert recorded.cost_usd == pytest.approx(PRICING.cost("claude-sonnet-4", 1200, 300))
+    assert recorded.call.ttft_s is not None
+    assert capture.active() == 0
+
+
+def test_context_manager_records_the_exception_and_reraises(capture: Capture) -> None:
+    tracker = track_llm_call(provider="vllm", model="llama-3.1-70b-instruct", recorder=capture.recorder)
+    with pytest.raises(TimeoutError), tracker:
+        raise TimeoutError("no answer")
+    assert capture.one().error_type == "timeout"
+    assert capture.one().app_id == "unknown"
+
+
+def test_decorator_sync_async_and_generators(capture: Capture) -> None:
+    track = track_llm_call(provider="openai", model="gpt-4o-mini", app_id="support-bot", department="support",
+                           recorder=capture.recorder)
+
+    @track
+    def ask(prompt: str) -> dict:
+        return {"choices": [{"finish_reason": "stop"}], "usage": {"prompt_tokens": len(prompt), "completion_tokens": 9}}
+
+    @track
+    async def ask_async() -> object:
+        class Usage:
+            prompt_tokens, completion_tokens = 5, 6
+
+        class Reply:
+            usage = Usage()
+
+        return Reply()
+
+    @track
+    def stream_words():
+        yield ""
+        yield "hello"
+        yield "world"
+
+    @track
+    def broken() -> None:
+        raise openai.RateLimitError("slow down", response=_response(429), body=None)
+
+    assert ask("abcd")["usage"]["completion_tokens"] == 9
+    asyncio.run(ask_async())
+    assert list(stream_words()) == ["", "hello", "world"]
+    with pytest.raises(openai.RateLimitError):
+        broken()
+    sync_call, async_call, gen_call, failed = (c.call for c in capture.calls)
+    assert (sync_call.input_tokens, sync_call.output_tokens, sync_call.finish_reason) == (4, 9, "stop")
+    assert (async_call.input_tokens, async_call.output_tokens) == (5, 6)
+    assert gen_call.streaming and gen_call.ttft_s is not None
+    assert failed.error_type == "rate_limit"
+    assert ask.__name__ == "ask"
+
+
+def test_shared_tracker_in_threads(capture: Capture) -> None:
+    """One track_llm_call object used by many threads at once: each `with` is its own call."""
+    track = track_llm_call(provider="openai", model="gpt-4o", recorder=capture.recorder)
+    barrier = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        with track as call:
+            barrier.wait()
+            call.set_usage(n, n)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(c.call.input_tokens for c in capture.calls) == list(range(8))
+    assert capture.active() == 0
+
+
+def _response(status: int) -> object:
+    import httpx2  # the client library's own HTTP types
+
+    return httpx2.Response(status, request=httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (TimeoutError(), "timeout"),
+    (TimeoutError(), "timeout"),
+    (ConnectionResetError(), "other"),
+    (ValueError("x"), "other"),
+])
+def test_classify_exception(exc: BaseException, expected: str) -> None:
+    assert classify_exception(exc) == expected
+
+
+# -- exposing /metrics ---------------------------------------------------------------------------
+
+
+def test_start_metrics_server_serves_both_formats(capture: Capture) -> None:
+    with track_llm_call(provider="openai", model="gpt-4o", recorder=capture.recorder) as call:
+        call.set_usage(10, 10)
+    port = free_port()
+    server, thread = start_metrics_server(port, addr="127.0.0.1", registry=capture.registry)
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert text.headers["content-type"].startswith("text/plain")
+        assert 'llm_requests_total{app_id="unknown",department="unknown",model="gpt-4o"' in text.text
+        om = requests.get(f"http://127.0.0.1:{port}/metrics", headers={"Accept": OPENMETRICS_ACCEPT}, timeout=5)
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert f'trace_id="{call.trace_id}"' in om.text  # the exemplar
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_mount_metrics_on_fastapi_answers_without_redirect(capture: Capture) -> None:
+    app = FastAPI()
+    mount_metrics(app, registry=capture.registry)
+    with track_llm_call(provider="openai", model="gpt-4o", recorder=capture.recorder):
+        pass
+    with TestClient(app) as client:
+        response = client.get("/metrics", follow_redirects=False)
+        assert response.status_code == 200
+        assert "llm_request_duration_seconds_bucket" in response.text
+        om = client.get("/metrics", headers={"Accept": OPENMETRICS_ACCEPT})
+        assert om.text.rstrip().endswith("# EOF")
+        assert "/metrics" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_metrics_asgi_app(capture: Capture) -> None:
+    with TestClient(metrics_asgi_app(registry=capture.registry)) as client:
+        assert "llm_exporter_info" in client.get("/anything").text
+        assert client.post("/").status_code == 405
+
+
+def test_importing_the_library_starts_and_loads_nothing_heavy() -> None:
+    code = ("import sys, threading, llm_exporter.instrument as i\n"
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'openai', 'aiohttp', 'pynvml', 'starlette',"
+            " 'opentelemetry.sdk') if m in sys.modules), threading.active_count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "1"]
+
+
+# -- a whole instrumented service: metrics, spans and logs ----------------------------------------
+
+
+SERVICE = textwrap.dedent("""
+    import sys, time
+    import openai
+    from llm_exporter.instrument import configure, instrument_openai, start_metrics_server
+    configure(app_id="doc-search", department="engineering")
+    server, _ = start_metrics_server(int(sys.argv[2]), addr="127.0.0.1")
+    client = instrument_openai(openai.OpenAI(base_url=sys.argv[1], api_key="sk-svc-secret-123456789", max_retries=0))
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True))
+    try:
+        client.chat.completions.create(model="fail-500", messages=[])
+    except openai.InternalServerError:
+        pass
+    print("done", flush=True)
+    sys.stdin.read()  # keep serving /metrics until the test closes stdin
+""")
+
+
+def test_instrumented_service_sends_metrics_spans_and_logs(upstream: OpenAIUpstream, tmp_path) -> None:
+    receiver = OtlpReceiver()
+    port = free_port()
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "OTEL_SERVICE_NAME": "doc-search-service",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": receiver.url + "/v1/logs", "OTEL_BLRP_SCHEDULE_DELAY": "100",
+           "LLM_EXPORTER_TRACE_SAMPLE_RATIO": "1", "LLM_EXPORTER_PRICING_FILE": str(CONFIG_DIR / "pricing.yaml")}
+    process = subprocess.Popen([sys.executable, str(script), upstream.url, str(port)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.strip() == "done", first + process.stdout.read()
+        fams = families(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+        assert sample_sum(fams["llm_requests"], "_total", app_id="doc-search", status="success") == 2
+        assert sample_sum(fams["llm_errors"], "_total", error_type="server_error") == 1
+        info = fams["llm_exporter_info"].samples[0].labels
+        assert info["mode"] == "instrument"
+        wait_for(lambda: len([s for s in receiver.spans() if s.kind == "CLIENT"]) >= 3, timeout=20,
+                 what="three LLM spans from the instrumented service")
+        wait_for(lambda: len(receiver.logs()) >= 3, timeout=20, what="log records from the instrumented service")
+        clients = [s for s in receiver.spans() if s.kind == "CLIENT"]
+        assert {s.resource.get("service.name") for s in clients} == {"doc-search-service"}
+        sent = {tuple(e.headers["traceparent"].split("-")[1:3]) for e in upstream.requests[-3:]}
+        assert {(s.trace_id, s.span_id) for s in clients} == sent  # the spans are the calls that went out
+        assert {s.status for s in clients} == {"UNSET", "ERROR"} or {s.status for s in clients} == {"OK", "ERROR"}
+        everything = json.dumps([repr(receiver.spans()), repr(receiver.logs())])
+        assert "sk-svc-secret" not in everything
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        process.wait(10)
+        receiver.close()
