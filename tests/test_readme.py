@@ -88,7 +88,7 @@ def test_exporter_flags_and_endpoints_named_exist() -> None:
     for flag in re.findall(r"llm-exporter[^`\n]*?(--[a-z-]+)", README):
         assert flag in flags, flag
     for path in re.findall(r"localhost:9101(/[a-z/_]+)", README) + re.findall(r"`(/[a-z/_]+)`", README):
-        if path.startswith(("/v1", "/otlp", "/etc", "/d/")):
+        if path.startswith(("/v1", "/otlp", "/etc", "/run/", "/d/")):
             continue
         assert path in {"/metrics", "/mock/scenario", "/alertmanager/notifications", "/alertmanager/webhook",
                         "/healthz", "/readyz"}, path

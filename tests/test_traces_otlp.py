@@ -48,7 +48,7 @@ def burst() -> Iterator[tuple[OtlpReceiver, Running]]:
             names = {s.name for s in spans}
             errors = sum(1 for s in spans if s.kind == "CLIENT" and s.status == "ERROR")
             return (errors >= 10 and "retrieval" in names and any(n.startswith("execute_tool ") for n in names)
-                    and len(receiver.logs()) >= 50)
+                    and sum(1 for r in receiver.logs() if r.attributes.get("event") == "llm_call") >= 50)
 
         wait_for(enough, timeout=90, what="error spans, retrieval and tool spans, and logs at the receiver")
         yield receiver, exporter
@@ -188,7 +188,7 @@ def test_trace_context_helper_round_trip() -> None:
 def test_policy_ratio_is_deterministic_and_proportional() -> None:
     policy = TracePolicy(0.25, slow_seconds=10)
     kept = 0
-    for i in range(4000):
+    for i in range(1, 4001):  # i = 0 would give the all-zero id, which W3C declares invalid
         trace_id = f"{(i * 0x9E3779B97F4A7C15 * 0x2545F4914F6CDD1D) % (1 << 128):032x}"
         call = LLMCall("openai", "gpt-4o", "a", "d", 1.0, trace_id=trace_id, span_id="1" * 16)
         decision = policy(call)
