@@ -35,7 +35,7 @@ MODELS = {
         ModelProfile("openai", "gpt-4o", ttft_s=0.45, tpot_s=0.012, output_tokens=350),
         ModelProfile("openai", "gpt-4o-mini", ttft_s=0.30, tpot_s=0.008, output_tokens=300),
         ModelProfile("anthropic", "claude-sonnet-4", ttft_s=0.70, tpot_s=0.014, output_tokens=420),
-        ModelProfile("anthropic", "claude-opus-4", ttft_s=1.10, tpot_s=0.022, output_tokens=380),
+        ModelProfile("anthropic", "claude-opus-4", ttft_s=0.80, tpot_s=0.022, output_tokens=380),
         ModelProfile("google", "gemini-2.0-flash", ttft_s=0.25, tpot_s=0.005, output_tokens=300),
         ModelProfile("vllm", "llama-3.1-70b-instruct", ttft_s=0.15, tpot_s=0.020, output_tokens=280, self_hosted=True),
     )
