@@ -57,6 +57,11 @@ def rules_by_alert(urls: Urls) -> dict[str, dict]:
     return {rule["name"]: rule for group in groups for rule in group["rules"]}
 
 
+def recording_rules(urls: Urls) -> dict[str, str]:
+    groups = get(urls.prometheus + "/api/v1/rules", type="record")["data"]["groups"]
+    return {rule["name"]: rule["query"] for group in groups for rule in group["rules"]}
+
+
 def active_alerts(urls: Urls) -> list[dict]:
     return get(urls.prometheus + "/api/v1/alerts")["data"]["alerts"]
 
@@ -65,8 +70,32 @@ def alert_key(alert: dict) -> tuple:
     return tuple(sorted(alert["labels"].items()))
 
 
-def grafana_panels(urls: Urls, dashboard_uid: str, rule_query: str) -> tuple[str, list[str]]:
-    """Title of the dashboard and of its panels whose queries use a series the rule uses."""
+def series_names(query: str) -> list[str]:
+    """Metric and recording-rule names in a PromQL expression, in order (functions dropped)."""
+    return [n for n in METRIC.findall(query) if n.startswith("llm_") or ":" in n]
+
+
+def expand(names: list[str], recording: dict[str, str]) -> set[str]:
+    """The names plus everything the recording rules behind them are computed from."""
+    todo, seen = list(names), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += series_names(recording.get(name, ""))
+    return seen
+
+
+def matching_panels(dashboard: dict, rule_query: str, recording: dict[str, str]) -> list[str]:
+    """Titles of the dashboard's panels that plot the series the alert is about (the first series
+    in its expression; the others are gates), directly or through recording rules."""
+    watched = expand(series_names(rule_query)[:1], recording)
+    return [panel.get("title", "(untitled)") for panel in dashboard.get("panels", [])
+            if any(watched & expand(series_names(t.get("expr", "")), recording) for t in panel.get("targets", []))]
+
+
+def grafana_panels(urls: Urls, dashboard_uid: str, rule_query: str, recording: dict[str, str]) -> tuple[str, list[str]]:
+    """The dashboard's title and the panels showing what the rule watches, from Grafana's API."""
     try:
         response = requests.get(f"{urls.grafana}/api/dashboards/uid/{dashboard_uid}", auth=urls.grafana_auth,
                                 timeout=10)
@@ -74,15 +103,7 @@ def grafana_panels(urls: Urls, dashboard_uid: str, rule_query: str) -> tuple[str
     except requests.RequestException as exc:
         return dashboard_uid, [f"(Grafana not reachable at {urls.grafana}: {exc.__class__.__name__})"]
     dashboard = response.json()["dashboard"]
-    names = {n for n in METRIC.findall(rule_query) if n.startswith(("llm", "model:", "app", "department", "instance:"))
-             or ":" in n}
-    titles = []
-    for panel in dashboard.get("panels", []):
-        for target in panel.get("targets", []):
-            if names & set(METRIC.findall(target.get("expr", ""))):
-                titles.append(panel.get("title", "(untitled)"))
-                break
-    return dashboard.get("title", dashboard_uid), titles
+    return dashboard.get("title", dashboard_uid), matching_panels(dashboard, rule_query, recording)
 
 
 def notifications(urls: Urls) -> list[dict]:
@@ -98,7 +119,8 @@ def alertmanager_receivers(urls: Urls, alertname: str) -> set[str]:
             for alert in group["alerts"] if alert["labels"].get("alertname") == alertname}
 
 
-def run_scenario(urls: Urls, scenario: str, timeout: float, rules: dict[str, dict]) -> list[Seen]:
+def run_scenario(urls: Urls, scenario: str, timeout: float, min_watch: float,
+                 rules: dict[str, dict]) -> list[Seen]:
     before = {alert_key(a) for a in active_alerts(urls)}
     notified_before = len(notifications(urls))
     response = requests.post(urls.exporter + "/mock/scenario", json={"scenario": scenario}, timeout=10)
@@ -115,9 +137,9 @@ def run_scenario(urls: Urls, scenario: str, timeout: float, rules: dict[str, dic
             entry = seen.setdefault(key, Seen(alert["labels"]["alertname"], alert["labels"]))
             if entry.pending_after is None:
                 entry.pending_after = elapsed
-                rule = rules.get(entry.name, {})
-                say(f"  [{elapsed:5.0f}s] {entry.name} is pending ({_labels(entry.labels)}); it fires after "
-                    f"{rule.get('duration', 0):.0f}s more if the condition holds")
+                wait = rules.get(entry.name, {}).get("duration", 0)
+                when = f"fires after {wait:.0f}s more if the condition holds" if wait else "fires at once (no for:)"
+                say(f"  [{elapsed:5.0f}s] {entry.name} is pending ({_labels(entry.labels)}); it {when}")
             if alert["state"] == "firing" and entry.firing_after is None:
                 entry.firing_after = elapsed
                 say(f"  [{elapsed:5.0f}s] {entry.name} is FIRING: {alert['annotations'].get('summary', '')}")
@@ -128,7 +150,8 @@ def run_scenario(urls: Urls, scenario: str, timeout: float, rules: dict[str, dic
                     entry.notified_after = time.monotonic() - started
                     say(f"  [{entry.notified_after:5.0f}s] notification for {entry.name} delivered to receiver "
                         f"'{note['receiver']}'")
-        if seen and all(e.notified_after is not None for e in seen.values()):
+        done = seen and all(e.notified_after is not None for e in seen.values())
+        if done and time.monotonic() - started >= min_watch:
             break
         time.sleep(5)
     return list(seen.values())
@@ -139,7 +162,7 @@ def _labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={labels[k]}" for k in keep if k in labels)
 
 
-def explain(urls: Urls, found: list[Seen], rules: dict[str, dict]) -> None:
+def explain(urls: Urls, found: list[Seen], rules: dict[str, dict], recording: dict[str, str]) -> None:
     if not found:
         say("  no new alert within the time limit (longer `for:` durations need a longer --timeout)")
         return
@@ -150,7 +173,7 @@ def explain(urls: Urls, found: list[Seen], rules: dict[str, dict]) -> None:
         match = re.search(r"/d/([A-Za-z0-9_-]+)", annotations.get("dashboard_url", ""))
         say(f"  {name} (severity {entries[0].labels.get('severity', '?')}, for: {rule.get('duration', 0):.0f}s)")
         if match:
-            title, panels = grafana_panels(urls, match.group(1), rule.get("query", ""))
+            title, panels = grafana_panels(urls, match.group(1), rule.get("query", ""), recording)
             say(f"    shown on Grafana dashboard '{title}' ({urls.grafana}/d/{match.group(1)}), "
                 f"panels: {', '.join(panels) or '(none matched the rule query)'}")
         fired = [e.firing_after for e in entries if e.firing_after is not None]
@@ -167,6 +190,8 @@ def main() -> int:
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", 900)),
                         help="seconds to wait per scenario (alerts have `for:` durations of minutes)")
+    parser.add_argument("--min-watch", type=float, default=240,
+                        help="keep watching a scenario at least this long for slower alerts (seconds)")
     args = parser.parse_args()
     urls = Urls(
         exporter=os.environ.get("EXPORTER_URL", "http://127.0.0.1:9101"),
@@ -176,7 +201,7 @@ def main() -> int:
         grafana_auth=(os.environ.get("GRAFANA_USER", "admin"), os.environ.get("GRAFANA_PASSWORD", "admin")),
     )
     try:
-        rules = rules_by_alert(urls)
+        rules, recording = rules_by_alert(urls), recording_rules(urls)
         requests.get(urls.exporter + "/mock/scenario", timeout=5).raise_for_status()
     except requests.RequestException as exc:
         say(f"demo: the stack does not answer ({exc}). Start it with `docker compose up -d` first.")
@@ -184,8 +209,8 @@ def main() -> int:
     say(f"Prometheus has {len(rules)} alert rules. Grafana: {urls.grafana}")
     try:
         for scenario in args.scenarios:
-            found = run_scenario(urls, scenario, args.timeout, rules)
-            explain(urls, found, rules)
+            found = run_scenario(urls, scenario, args.timeout, args.min_watch, rules)
+            explain(urls, found, rules, recording)
     finally:
         requests.post(urls.exporter + "/mock/scenario", json={"scenario": "normal"}, timeout=10)
         say("\nBack to the normal scenario. Alerts resolve as their 5-minute windows clear.")

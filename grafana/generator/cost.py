@@ -41,6 +41,11 @@ def build() -> Dashboard:
         stat(f"Calls over {expensive}, last 24 h", PromQuery(f"sum(increase({OVER}[1d]))"), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
              description=f"Single calls that cost more than {expensive} (LLMExpensiveRequest fires on any)."),
+        stat("Unpriced calls, last hour", PromQuery(
+            f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h])) or vector(0)"), unit="none",
+             decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
+             description="Calls to models missing from pricing.yaml: their cost is not counted "
+                         "(LLMUnpricedRequests). Add the model's price."),
 
         bargauge("Daily budget used, last 24 h", PromQuery(
             f"department:llm_budget_daily_usage:ratio{{{D}}}", legend="{{department}}"),
