@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -46,7 +47,7 @@ def test_histogram_invariants(mock_exporter, openmetrics: bool) -> None:
             assert edges == sorted(edges) and len(set(edges)) == len(edges), f"{name}{labels}: buckets out of order"
             assert math.isinf(edges[-1]) and edges.count(math.inf) == 1, f"{name}{labels}: one +Inf bucket, last"
             counts = [count for _, count in buckets]
-            assert all(a <= b for a, b in zip(counts, counts[1:], strict=False)), f"{name}{labels}: not cumulative"
+            assert all(a <= b for a, b in itertools.pairwise(counts)), f"{name}{labels}: not cumulative"
             assert counts[-1] == series["count"], f"{name}{labels}: +Inf != _count"
             assert series["sum"] >= 0
             checked += 1

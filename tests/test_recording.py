@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-
 from llm_exporter.config import Budgets, DepartmentBudget, ModelPrice, Pricing
 from llm_exporter.labels import LabelGuard, sanitise
 from llm_exporter.recorder import LLMCall, Recorder
+from prometheus_client import CollectorRegistry, generate_latest
+
 from tests.support.metrics_text import families, histogram_series, sample_sum
 
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import requests
-
 from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.settings import parse_settings
+
 from tests.support.processes import CONFIG_DIR, run_exporter
 
 
@@ -110,10 +110,12 @@ def _run_with_config(tmp_path, pricing: str | None, budgets: str | None) -> subp
         ("currency: USD\nas_of: x\nmodels: {gpt-4o: {input: 1, output: [}\n", None, "pricing.yaml: line 3"),
         ("currency: USD\nas_of: x\nmodels:\n  gpt-4o: {input: -1, output: 2}\n", None,
          "pricing.yaml: models.gpt-4o.input: Input should be greater than or equal to 0"),
-        ("currency: USD\nas_of: x\nmodels:\n  gpt-4o: {input: 1}\n", None, "pricing.yaml: models.gpt-4o.output: Field required"),
+        ("currency: USD\nas_of: x\nmodels:\n  gpt-4o: {input: 1}\n", None,
+         "pricing.yaml: models.gpt-4o.output: Field required"),
         ("currency: EUR\nas_of: x\nmodels:\n  gpt-4o: {input: 1, output: 1}\n", None, "pricing.yaml: currency"),
         ("- just\n- a list\n", None, "pricing.yaml: (document): expected a mapping"),
-        (None, "currency: USD\ndepartments:\n  eng: {daily: 10, monthly: 5}\n", "budgets.yaml: departments.eng.monthly"),
+        (None, "currency: USD\ndepartments:\n  eng: {daily: 10, monthly: 5}\n",
+         "budgets.yaml: departments.eng.monthly"),
         (None, "currency: USD\ndepartments:\n  eng: {daily: 10, monthly: 500, weekly: 3}\n",
          "budgets.yaml: departments.eng.weekly: Extra inputs are not permitted"),
         (None, "currency: USD\ndepartments: {}\n", "budgets.yaml: departments"),

@@ -25,7 +25,8 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("normal", "Steady traffic, about 0.3% errors (inside the 99.5% SLO), healthy latency, quality and GPUs."),
+        Scenario("normal", "Steady traffic, about 0.3% errors (inside the 99.5% SLO), healthy latency, "
+                 "quality and GPUs."),
         Scenario("error_burst", "About 30% of calls fail (server errors, rate limits, timeouts).",
                  error_probability=0.30),
         Scenario("latency_spike", "Providers queue requests: time to first token grows by ~8 s and "
