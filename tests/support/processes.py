@@ -142,6 +142,22 @@ def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Se
 
 
 @contextlib.contextmanager
+def run_prometheus_config_dir(config_dir: Path) -> Iterator[Running]:
+    """Real Prometheus on a copy of a whole config directory, as compose mounts it
+    (prometheus.yml and whatever it references, by its own relative paths)."""
+    binary = require_binary("prometheus")
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="prometheus-dir-"))
+    etc = workdir / "etc-prometheus"
+    shutil.copytree(config_dir, etc)
+    argv = [binary, f"--config.file={etc / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"]
+    with _spawn(argv, "/-/ready", port, workdir) as running:
+        yield running
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def run_alertmanager(config_text: str, port: int | None = None) -> Iterator[Running]:
     """Real Alertmanager (Debian's prometheus-alertmanager), single node, on loopback."""
     binary = require_binary("prometheus-alertmanager")
