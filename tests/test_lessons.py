@@ -125,3 +125,12 @@ def test_docs_name_only_contract_metrics_or_recording_rules() -> None:
                 unknown.setdefault(path.name, []).append(name)
     assert not unknown, unknown
 
+
+
+def test_profile_target_examples_point_at_the_profile_services() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for service in ("proxy", "gpu-exporter"):
+        example = REPO / "prometheus" / "targets" / f"{service}.yml.example"
+        (entry,) = yaml.safe_load(example.read_text())
+        assert entry["targets"] == [f"{service}:9101"]
+        assert service in compose["services"] and compose["services"][service]["profiles"]
