@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
+from llm_exporter import recorder as recorder_module
 from llm_exporter.config import Budgets, DepartmentBudget, ModelPrice, Pricing
 from llm_exporter.labels import LabelGuard, sanitise
 from llm_exporter.recorder import LLMCall, Recorder
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from tests.support.metrics_text import families, histogram_series, sample_sum
 
@@ -154,3 +157,68 @@ def test_guard_cache_stays_bounded() -> None:
     for i in range(1000):
         guard.value("model", f"m{i % 2}{' ' * (i % 50)}")
     assert len(guard._accepted["model"]) <= 8
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"duration_s": float("nan")}, "duration_s"),
+        ({"duration_s": -3.0}, "duration_s"),
+        ({"ttft_s": float("inf")}, "ttft_s"),
+        ({"input_tokens": -970}, "input_tokens"),
+        ({"input_tokens": None}, "input_tokens"),
+        ({"output_tokens": "12"}, "output_tokens"),
+        ({"output_tokens": 2.5}, "output_tokens"),
+        ({"quality_score": float("nan")}, "quality_score"),
+    ],
+)
+def test_impossible_numbers_are_counted_never_recorded(overrides, field, caplog) -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call(quality_score=4.0))
+    before = scrape(registry)
+    with caplog.at_level(logging.WARNING):
+        recorder.record(call(**overrides))
+        recorder.record(call(**overrides))
+    m = scrape(registry)
+    assert sample_sum(m["llm_invalid_values"], "_total", field=field) == 2
+    assert len([r for r in caplog.records if getattr(r, "field", None) == field]) == 1, "logged once per field"
+    assert sample_sum(m["llm_requests"], "_total") == 3, "the call itself is still counted"
+    for name in ("llm_tokens", "llm_cost_usd"):  # counters never go down
+        assert sample_sum(m[name], "_total") >= sample_sum(before[name], "_total")
+    for name in ("llm_request_duration_seconds", "llm_time_to_first_token_seconds"):
+        assert math.isfinite(sample_sum(m[name], "_sum")) and sample_sum(m[name], "_sum") >= 0
+    assert all(math.isfinite(s.value) for s in m["llm_quality_score"].samples)
+
+
+def test_whole_label_sets_are_capped() -> None:
+    pricing, budgets = Pricing({}), Budgets({"eng": DepartmentBudget(daily=10, monthly=200)})
+    recorder = Recorder(pricing, budgets, mode="mock", version="test", max_label_sets=4)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(recorder)
+    for app in range(4):
+        for model in range(4):
+            recorder.record(call(app_id=f"app-{app}", model=f"m-{model}"))
+    m = scrape(registry)
+    label_sets = {tuple(s.labels[k] for k in ("provider", "model", "app_id", "department"))
+                  for s in m["llm_requests"].samples}
+    assert len(label_sets) == 5 and ("other",) * 4 in label_sets
+    assert sample_sum(m["llm_label_overflow"], "_total", label="label_set") == 12
+    assert sample_sum(m["llm_requests"], "_total") == 16
+
+
+def test_exemplars_carry_trace_and_request_id() -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call(request_id="req-123"))
+    text = generate_openmetrics(registry).decode()
+    assert '# {request_id="req-123",trace_id="' + "a" * 32 + '"}' in text
+
+
+def test_scrapes_format_outside_the_recording_lock(monkeypatch) -> None:
+    recorder, registry = make_recorder()
+    recorder.record(call())
+    held = []
+    original = recorder_module._HistogramSnapshot.buckets
+    monkeypatch.setattr(recorder_module._HistogramSnapshot, "buckets",
+                        lambda self: held.append(recorder._lock.locked()) or original(self))
+    scrape(registry)
+    assert held and not any(held), "histogram buckets are built after the lock is released"

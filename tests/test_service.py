@@ -72,6 +72,9 @@ def test_environment_equivalents() -> None:
     assert (settings.mode, settings.port, settings.mock_rps, settings.host) == ("real", 9200, 2.5, "0.0.0.0")
     flags_win = parse_settings(["--port", "9300"], {"LLM_EXPORTER_PORT": "9200"})
     assert flags_win.port == 9300
+    bounded = parse_settings([], {"LLM_EXPORTER_LABEL_BOUNDS": "app_id=200, model=100",
+                                  "LLM_EXPORTER_MAX_LABEL_SETS": "5000"})
+    assert (bounded.label_bounds, bounded.max_label_sets) == ((("app_id", 200), ("model", 100)), 5000)
 
 
 @pytest.mark.parametrize(
@@ -83,6 +86,9 @@ def test_environment_equivalents() -> None:
         ([], {"LLM_EXPORTER_PORT": "http"}, "LLM_EXPORTER_PORT='http'"),
         ([], {"LLM_EXPORTER_SCENARIO": "meteor"}, "LLM_EXPORTER_SCENARIO='meteor' must be one of"),
         (["--mode", "proxy"], {}, "proxy mode needs --upstream-url"),
+        (["--label-bounds", "app_id=0"], {}, "--label-bounds"),
+        ([], {"LLM_EXPORTER_LABEL_BOUNDS": "colour=5"}, "LLM_EXPORTER_LABEL_BOUNDS='colour=5'"),
+        (["--max-label-sets", "-1"], {}, "--max-label-sets"),
     ],
 )
 def test_bad_settings_exit_with_a_clear_message(args: list[str], env: dict[str, str], message: str) -> None:

@@ -79,6 +79,10 @@ FEEDBACK = MetricSpec("llm_feedback", "counter", "User feedback on responses.", 
 FLAGGED = MetricSpec("llm_responses_flagged", "counter", "Responses flagged by quality checks.", ("app_id", "reason"))
 BUDGET = MetricSpec("llm_budget_usd", "gauge", "Configured spend budget in US dollars.", ("department", "period"))
 UNPRICED = MetricSpec("llm_unpriced_requests", "counter", "LLM calls for a model with no price.", ("model",))
+INVALID_VALUES = MetricSpec(
+    "llm_invalid_values", "counter", "Recorded call fields that were negative, NaN or not numbers (counted as 0).",
+    ("field",),
+)
 LABEL_OVERFLOW = MetricSpec(
     "llm_label_overflow", "counter", "Label values recorded as 'other' past the cardinality bound.", ("label",)
 )
@@ -105,6 +109,6 @@ GPU_METRICS = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_TOTAL, GPU_POWER, GP
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, TOKENS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK, FLAGGED,
-    BUDGET, UNPRICED, LABEL_OVERFLOW, TELEMETRY_DROPPED, ALERT_NOTIFICATIONS, GPU_UP, *GPU_METRICS,
+    BUDGET, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW, TELEMETRY_DROPPED, ALERT_NOTIFICATIONS, GPU_UP, *GPU_METRICS,
     EXPORTER_INFO, MOCK_SCENARIO,
 )

@@ -57,6 +57,11 @@ class LabelGuard:
             self._overflow[label] = self._overflow.get(label, 0) + 1
             return OVERFLOW_VALUE
 
+    def count_overflow(self, label: str) -> None:
+        """Count one recording that lost its label value(s) to a bound enforced elsewhere."""
+        with self._lock:
+            self._overflow[label] = self._overflow.get(label, 0) + 1
+
     def overflow_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._overflow)

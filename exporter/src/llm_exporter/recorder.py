@@ -10,7 +10,9 @@ does all of the exposition (text and OpenMetrics, exemplars included).
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,11 +24,46 @@ from prometheus_client.utils import floatToGoString
 
 from . import contract
 from .config import Budgets, Pricing
-from .labels import LabelGuard, sanitise
+from .labels import OVERFLOW_VALUE, LabelGuard, sanitise
 
 log = logging.getLogger(__name__)
 
 QUALITY_EWMA_WEIGHT = 0.05  # each scored response moves the rolling score 5% of the way
+DEFAULT_MAX_LABEL_SETS = 1000  # distinct (provider, model, app_id, department) label sets
+_NUMBER = (float, int)
+
+
+def time_per_output_token(duration_s: float, ttft_s: float | None, output_tokens: int,
+                          error_type: str | None) -> float | None:
+    """Mean time per output token after the first; only meaningful for streamed successes."""
+    if error_type is not None or ttft_s is None or output_tokens < 2:
+        return None
+    return max(duration_s - ttft_s, 0.0) / (output_tokens - 1)
+
+
+def _seconds(value: object, field: str, invalid: list[str]) -> float | None:
+    """A finite, non-negative number of seconds, or None (noting the field as invalid)."""
+    if isinstance(value, int | float) and 0 <= value < math.inf:
+        return float(value)
+    invalid.append(field)
+    return None
+
+
+def _tokens(value: object, field: str, invalid: list[str]) -> int:
+    """A non-negative whole token count, or 0 (noting the field as invalid)."""
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, int | float) and 0 <= value < math.inf and value == int(value):
+        return int(value)
+    invalid.append(field)
+    return 0
+
+
+def _finite(value: object, field: str, invalid: list[str]) -> float | None:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    invalid.append(field)
+    return None
 
 
 @dataclass(slots=True)
@@ -59,10 +96,7 @@ class LLMCall:
 
     @property
     def tpot_s(self) -> float | None:
-        """Mean time per output token after the first; only meaningful for streamed successes."""
-        if self.error_type is not None or self.ttft_s is None or self.output_tokens < 2:
-            return None
-        return max(self.duration_s - self.ttft_s, 0.0) / (self.output_tokens - 1)
+        return time_per_output_token(self.duration_s, self.ttft_s, self.output_tokens, self.error_type)
 
 
 @dataclass(slots=True)
@@ -91,27 +125,45 @@ class _Histogram:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
-        self.exemplars: list[tuple[str, float, float] | None] = [None] * (len(bounds) + 1)
+        self.exemplars: list[tuple[dict[str, str], float, float] | None] = [None] * (len(bounds) + 1)
 
-    def observe(self, value: float, trace_id: str | None, now: float) -> None:
+    def observe(self, value: float, exemplar: dict[str, str] | None, now: float) -> None:
         index = bisect.bisect_left(self.bounds, value)
         self.counts[index] += 1
         self.sum += value
-        if trace_id:
-            self.exemplars[index] = (trace_id, value, now)
+        if exemplar is not None:
+            self.exemplars[index] = (exemplar, value, now)
+
+    def snapshot(self) -> _HistogramSnapshot:
+        return _HistogramSnapshot(self.bounds, self.counts.copy(), self.sum, self.exemplars.copy())
+
+
+@dataclass(slots=True)
+class _HistogramSnapshot:
+    """A histogram copied under the recorder's lock, formatted after it is released."""
+
+    bounds: tuple[float, ...]
+    counts: list[int]
+    sum: float
+    exemplars: list[tuple[dict[str, str], float, float] | None]
 
     def buckets(self) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
         out: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
         running = 0
-        edges = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
-        for edge, count, exemplar in zip(edges, self.counts, self.exemplars, strict=True):
+        for edge, count, exemplar in zip(_edges(self.bounds), self.counts, self.exemplars, strict=True):
             running += count
             if exemplar is None:
                 out.append((edge, running))
             else:
-                trace_id, value, ts = exemplar
-                out.append((edge, running, Exemplar({"trace_id": trace_id}, value, ts)))
+                labels, value, ts = exemplar
+                out.append((edge, running, Exemplar(labels, value, ts)))
         return out
+
+
+@functools.cache
+def _edges(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """The `le` label values, formatted as prometheus_client formats them ("1.0", "+Inf")."""
+    return (*(floatToGoString(b) for b in bounds), "+Inf")
 
 
 class _CallSeries:
@@ -158,12 +210,14 @@ class Recorder:
         guard: LabelGuard | None = None,
         gpu_source: GPUSource | None = None,
         scenario: Callable[[], str] | None = None,
+        max_label_sets: int = DEFAULT_MAX_LABEL_SETS,
     ) -> None:
         self.pricing = pricing
         self.budgets = budgets
         self.mode = mode
         self.version = version
         self.guard = guard or LabelGuard()
+        self.max_label_sets = max_label_sets
         self.gpu_source = gpu_source
         self.scenario = scenario
         self.listeners: list[Listener] = []
@@ -180,11 +234,17 @@ class Recorder:
         self._unpriced: dict[str, int] = {}
         self._telemetry_dropped: dict[str, int] = dict.fromkeys(contract.TELEMETRY_SIGNALS, 0)
         self._notifications: dict[tuple[str, str, str], int] = {}
+        self._invalid: dict[str, int] = {}
 
     # -- recording -------------------------------------------------------------------------
 
     def record(self, call: LLMCall) -> RecordedCall:
-        """Record one finished LLM call into every metric it feeds; returns what was recorded."""
+        """Record one finished LLM call into every metric it feeds; returns what was recorded.
+
+        Numbers that cannot be true (negative, NaN, infinite, not a number) are never recorded:
+        they count as 0 (or as absent, for optional fields), are counted in
+        llm_invalid_values_total{field} and logged once per field, and the call is still counted.
+        """
         guard = self.guard
         provider = guard.value("provider", call.provider)
         model = guard.value("model", call.model)
@@ -193,41 +253,66 @@ class Recorder:
         error_type = call.error_type
         if error_type is not None and error_type not in contract.ERROR_TYPES:
             error_type = "other"
-        cost = self.pricing.cost(call.model, call.input_tokens, call.output_tokens)
-        tpot = call.tpot_s
+        duration, ttft = call.duration_s, call.ttft_s
+        input_tokens, output_tokens, quality = call.input_tokens, call.output_tokens, call.quality_score
+        invalid: list[str] = []
+        if not (type(duration) in _NUMBER and 0 <= duration < math.inf  # the fast path: all plausible
+                and type(input_tokens) is int and input_tokens >= 0 and type(output_tokens) is int
+                and output_tokens >= 0 and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
+                and (quality is None or (type(quality) in _NUMBER and math.isfinite(quality)))):
+            duration = _seconds(duration, "duration_s", invalid) or 0.0
+            ttft = None if ttft is None else _seconds(ttft, "ttft_s", invalid)
+            input_tokens = _tokens(input_tokens, "input_tokens", invalid)
+            output_tokens = _tokens(output_tokens, "output_tokens", invalid)
+            quality = None if quality is None else _finite(quality, "quality_score", invalid)
+        tpot = time_per_output_token(duration, ttft, output_tokens, error_type)
+        cost = self.pricing.cost(call.model, input_tokens, output_tokens)
         now = time.time()
         trace_kept = self.trace_policy(call) if self.trace_policy is not None else bool(call.trace_id)
-        trace_id = call.trace_id if trace_kept else None  # no exemplar for a trace that is not exported
+        exemplar = None  # no exemplar for a trace that is not exported
+        if trace_kept and call.trace_id:
+            exemplar = {"trace_id": call.trace_id}
+            if call.request_id:
+                exemplar["request_id"] = str(call.request_id)[:64]  # OpenMetrics caps exemplar labels
         newly_unpriced = False
         with self._lock:
             series = self._by_department.get((provider, model, app_id, department))
             if series is None:
                 series = self._new_series(provider, model, app_id, department)
             calls = series.calls
-            calls.duration.observe(call.duration_s, trace_id, now)
+            calls.duration.observe(duration, exemplar, now)
             if error_type is None:
                 series.success += 1
             else:
                 series.error += 1
                 calls.errors[error_type] = calls.errors.get(error_type, 0) + 1
-            if call.ttft_s is not None:
-                calls.ttft.observe(call.ttft_s, trace_id, now)
+            if ttft is not None:
+                calls.ttft.observe(ttft, exemplar, now)
             if tpot is not None:
                 calls.tpot.observe(tpot, None, now)
-            series.input_tokens += call.input_tokens
-            series.output_tokens += call.output_tokens
+            series.input_tokens += input_tokens
+            series.output_tokens += output_tokens
             if cost is not None:
                 series.cost_usd += cost
-                calls.cost.observe(cost, trace_id, now)
+                calls.cost.observe(cost, exemplar, now)
             else:
                 newly_unpriced = model not in self._unpriced
                 self._unpriced[model] = self._unpriced.get(model, 0) + 1
-            if call.quality_score is not None or call.feedback is not None or call.flags:
-                self._record_quality_locked(app_id, call)
+            if quality is not None or call.feedback is not None or call.flags:
+                self._record_quality_locked(app_id, quality, call)
+            newly_invalid = [field for field in invalid if field not in self._invalid]
+            for field in invalid:  # usually empty
+                self._invalid[field] = self._invalid.get(field, 0) + 1
         if newly_unpriced:
             log.warning(
                 "model has no price in the pricing file; its cost is not counted",
                 extra={"event": "unpriced_model", "model": model},
+            )
+        for field in newly_invalid:
+            log.warning(
+                "invalid value in a recorded LLM call; counted as 0 or absent",
+                extra={"event": "invalid_call_value", "field": field, "value": repr(getattr(call, field))[:64],
+                       "model": model, "app_id": app_id},
             )
         recorded = RecordedCall(call, provider, model, app_id, department, error_type, cost, trace_kept)
         for listener in self.listeners:
@@ -235,15 +320,23 @@ class Recorder:
         return recorded
 
     def _new_series(self, provider: str, model: str, app_id: str, department: str) -> _DepartmentSeries:
-        calls = self._by_call.get((provider, model, app_id))
+        """A new label set, or the shared all-"other" one once `max_label_sets` is reached: the
+        per-label bounds alone would allow their product, this caps the series count itself."""
+        key = (provider, model, app_id, department)
+        if len(self._by_department) >= self.max_label_sets:
+            self.guard.count_overflow("label_set")
+            key = (OVERFLOW_VALUE,) * 4
+            if key in self._by_department:
+                return self._by_department[key]
+        calls = self._by_call.get(key[:3])
         if calls is None:
-            calls = self._by_call[(provider, model, app_id)] = _CallSeries()
-        series = self._by_department[(provider, model, app_id, department)] = _DepartmentSeries(calls)
+            calls = self._by_call[key[:3]] = _CallSeries()
+        series = self._by_department[key] = _DepartmentSeries(calls)
         return series
 
-    def _record_quality_locked(self, app_id: str, call: LLMCall) -> None:
-        if call.quality_score is not None:
-            score = min(max(call.quality_score, 0.0), 5.0)
+    def _record_quality_locked(self, app_id: str, quality: float | None, call: LLMCall) -> None:
+        if quality is not None:
+            score = min(max(quality, 0.0), 5.0)
             previous = self._quality.get(app_id)
             self._quality[app_id] = score if previous is None else previous + QUALITY_EWMA_WEIGHT * (score - previous)
         if call.feedback in contract.FEEDBACK_RATINGS:
@@ -281,16 +374,24 @@ class Recorder:
         return ()
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:  # copy under the lock, format outside it: scrapes never stall recording
-            families = [
-                *self._collect_calls(),
-                *self._collect_quality(),
-                _filled(contract.UNPRICED, [((m,), n) for m, n in self._unpriced.items()]),
-                _filled(contract.TELEMETRY_DROPPED, [((s,), n) for s, n in self._telemetry_dropped.items()]),
-                _filled(contract.ALERT_NOTIFICATIONS, self._notifications.items()),
-                _filled(contract.ACTIVE, self._active.items()),
+        with self._lock:  # copy plain numbers under the lock; build and format families after it
+            departments = [(labels, (s.success, s.error, s.input_tokens, s.output_tokens, s.cost_usd))
+                           for labels, s in self._by_department.items()]
+            calls = [(labels, dict(c.errors), [h.snapshot() for h in (c.duration, c.ttft, c.tpot, c.cost)])
+                     for labels, c in self._by_call.items()]
+            simple = [
+                (contract.QUALITY, [((app,), score) for app, score in self._quality.items()]),
+                (contract.FEEDBACK, list(self._feedback.items())),
+                (contract.FLAGGED, list(self._flagged.items())),
+                (contract.UNPRICED, [((m,), n) for m, n in self._unpriced.items()]),
+                (contract.INVALID_VALUES, [((f,), n) for f, n in self._invalid.items()]),
+                (contract.TELEMETRY_DROPPED, [((s,), n) for s, n in self._telemetry_dropped.items()]),
+                (contract.ALERT_NOTIFICATIONS, list(self._notifications.items())),
+                (contract.ACTIVE, list(self._active.items())),
             ]
-        yield from families
+        yield from _call_families(departments, calls)
+        for spec, values in simple:
+            yield _filled(spec, values)
         yield _filled(contract.LABEL_OVERFLOW, [((k,), n) for k, n in self.guard.overflow_counts().items()])
         yield _filled(
             contract.BUDGET,
@@ -303,36 +404,26 @@ class Recorder:
         if self.gpu_source is not None:
             yield from collect_gpus(self.gpu_source)
 
-    def _collect_calls(self) -> Iterator[Metric]:
-        requests = _family(contract.REQUESTS)
-        tokens = _family(contract.TOKENS)
-        cost = _family(contract.COST)
-        for labels, s in self._by_department.items():
-            requests.add_metric([*labels, "success"], s.success)
-            requests.add_metric([*labels, "error"], s.error)
-            tokens.add_metric([*labels, "input"], s.input_tokens)
-            tokens.add_metric([*labels, "output"], s.output_tokens)
-            cost.add_metric(list(labels), s.cost_usd)
-        errors = _family(contract.ERRORS)
-        histograms = [
-            (_family(contract.DURATION), "duration"),
-            (_family(contract.TTFT), "ttft"),
-            (_family(contract.TPOT), "tpot"),
-            (_family(contract.REQUEST_COST), "cost"),
-        ]
-        for labels, c in self._by_call.items():
-            for error_type, n in c.errors.items():
-                errors.add_metric([*labels, error_type], n)
-            for family, attribute in histograms:
-                histogram: _Histogram = getattr(c, attribute)
-                family.add_metric(list(labels), histogram.buckets(), histogram.sum)
-        yield from (requests, errors, tokens, cost)
-        yield from (family for family, _ in histograms)
 
-    def _collect_quality(self) -> Iterator[Metric]:
-        yield _filled(contract.QUALITY, [((app,), score) for app, score in self._quality.items()])
-        yield _filled(contract.FEEDBACK, self._feedback.items())
-        yield _filled(contract.FLAGGED, self._flagged.items())
+def _call_families(
+    departments: list[tuple[tuple[str, ...], tuple[int, int, int, int, float]]],
+    calls: list[tuple[tuple[str, ...], dict[str, int], list[_HistogramSnapshot]]],
+) -> Iterator[Metric]:
+    requests, tokens, cost = _family(contract.REQUESTS), _family(contract.TOKENS), _family(contract.COST)
+    for labels, (success, error, input_tokens, output_tokens, cost_usd) in departments:
+        requests.add_metric([*labels, "success"], success)
+        requests.add_metric([*labels, "error"], error)
+        tokens.add_metric([*labels, "input"], input_tokens)
+        tokens.add_metric([*labels, "output"], output_tokens)
+        cost.add_metric(list(labels), cost_usd)
+    errors = _family(contract.ERRORS)
+    histograms = [_family(spec) for spec in (contract.DURATION, contract.TTFT, contract.TPOT, contract.REQUEST_COST)]
+    for labels, error_counts, snapshots in calls:
+        for error_type, n in error_counts.items():
+            errors.add_metric([*labels, error_type], n)
+        for family, snapshot in zip(histograms, snapshots, strict=True):
+            family.add_metric(list(labels), snapshot.buckets(), snapshot.sum)
+    yield from (requests, errors, tokens, cost, *histograms)
 
 
 def _family(spec: contract.MetricSpec) -> Metric:

@@ -12,6 +12,7 @@ from .alert_webhook import NotificationLog
 from .config import load_budgets, load_pricing
 from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
+from .labels import LabelGuard
 from .recorder import Recorder
 from .settings import Settings
 from .telemetry.pipeline import Telemetry
@@ -32,7 +33,8 @@ def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
     pricing = load_pricing(settings.pricing_file)
     budgets = load_budgets(settings.budgets_file)
-    recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__)
+    recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
+                        guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
     simulator = None
     if settings.mode == "mock":
         simulator = Simulator(recorder, rps=settings.mock_rps, seed=settings.seed, scenario=settings.scenario)
