@@ -60,12 +60,12 @@ pids=()
 for test_file in prometheus/tests/*.test.yml; do
   name="$(basename "$test_file")"
   (
+    status=0
     if [[ "$PROMTOOL" == docker* ]]; then
-      out="$(${PROMTOOL/-w \/repo/-w \/repo\/prometheus\/tests} test rules "$name" 2>&1)"
+      out="$(${PROMTOOL/-w \/repo/-w \/repo\/prometheus\/tests} test rules "$name" 2>&1)" || status=$?
     else
-      out="$(cd prometheus/tests && $PROMTOOL test rules "$name" 2>&1)"
+      out="$(cd prometheus/tests && $PROMTOOL test rules "$name" 2>&1)" || status=$?
     fi
-    status=$?
     echo "$out"
     exit $status
   ) &

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from stack_env import grafana_credentials  # scripts/ is on sys.path when run as a script
 
 SCENARIOS = ("error_burst", "latency_spike", "budget_overrun", "gpu_idle")
 METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -198,7 +199,7 @@ def main() -> int:
         prometheus=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"),
         alertmanager=os.environ.get("ALERTMANAGER_URL", "http://127.0.0.1:9093"),
         grafana=os.environ.get("GRAFANA_URL", "http://127.0.0.1:3000"),
-        grafana_auth=(os.environ.get("GRAFANA_USER", "admin"), os.environ.get("GRAFANA_PASSWORD", "admin")),
+        grafana_auth=grafana_credentials(),
     )
     try:
         rules, recording = rules_by_alert(urls), recording_rules(urls)

@@ -17,4 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing prometheus and prometheus-alertmanager from Debian (missing: ${missing[*]})"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+  # On a machine with systemd the packages start services on :9090 and :9093, the ports the
+  # compose stack publishes; the tests start their own processes, so stop and disable those.
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter 2>/dev/null || true
+  fi
 fi

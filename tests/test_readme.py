@@ -11,6 +11,7 @@ from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.settings import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
+NOT_ALERTS = {"LLMCall", "LLMObservability"}  # identifiers in the docs that are not alert names
 README = (REPO / "README.md").read_text()
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 
@@ -108,8 +109,11 @@ def test_compose_commands_and_profiles_named_exist() -> None:
 def test_alerts_scenarios_and_dashboards_named_exist() -> None:
     alerts = {rule["alert"] for path in (REPO / "prometheus" / "rules").glob("*.yml")
               for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
-    named_alerts = set(re.findall(r"\b((?:LLM|Target|Alertmanager)[A-Za-z0-9]+)\b", README))
+    named_alerts = set(re.findall(r"\b((?:LLM|Target|Alertmanager)[A-Z][A-Za-z0-9]+)\b", README))
     assert named_alerts and named_alerts <= alerts, named_alerts - alerts
+    for doc in (REPO / "docs").glob("*.md"):  # the docs name only alerts that exist, too
+        in_doc = set(re.findall(r"\b((?:LLM|TargetDown|Alertmanager)[A-Z][A-Za-z0-9]+)\b", doc.read_text()))
+        assert in_doc <= alerts | NOT_ALERTS, (doc.name, in_doc - alerts - NOT_ALERTS)
     table_alerts = set(re.findall(r"^\| `([A-Za-z0-9]+)` \|", section("Alerts"), re.MULTILINE))
     assert table_alerts == alerts, "the Alerts table lists every shipped alert"
     scenarios = set(re.findall(r"^\| `([a-z_]+)` \|", section("Mock scenarios"), re.MULTILINE))

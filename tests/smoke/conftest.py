@@ -1,7 +1,11 @@
 """Where the smoke test points.
 
 `make smoke` (SMOKE_STACK=external) checks a running compose stack at the URLs below (override
-with the *_URL variables). In `make test` (the default) the parts that run on a build machine are
+with the *_URL variables); a component that does not answer is skipped with the reason, or fails
+with SMOKE_REQUIRE_ALL=1 (as in CI). The Grafana login comes from GRAFANA_ADMIN_USER /
+GRAFANA_ADMIN_PASSWORD in the environment or .env, as compose reads them.
+
+In `make test` (the default) the parts that run on a build machine are
 started here on 127.0.0.1 from the shipped configuration: the exporter in mock mode, Prometheus
 with prometheus/prometheus.yml and prometheus/rules/, and Alertmanager with
 alertmanager/alertmanager.yml. Only the addresses of the other services are rewritten.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +24,9 @@ import pytest
 import yaml
 
 from tests.support.processes import REPO, free_port, run_alertmanager, run_exporter, run_prometheus
+
+sys.path.insert(0, str(REPO / "scripts"))
+from stack_env import grafana_credentials
 
 DEFAULTS = {
     "EXPORTER_URL": "http://127.0.0.1:9101",
@@ -40,6 +48,7 @@ class Stack:
     tempo: str | None
     external: bool
     grafana_auth: tuple[str, str] = ("admin", "admin")
+    require_all: bool = False  # SMOKE_REQUIRE_ALL=1 (CI): a component that does not answer fails
 
 
 def shipped_prometheus_config(exporter: str, alertmanager: str, prometheus: str) -> dict:
@@ -79,9 +88,10 @@ def local_stack() -> Iterator[Stack]:
 def stack() -> Iterator[Stack]:
     if os.environ.get("SMOKE_STACK") == "external":
         urls = {key: os.environ.get(key, default) for key, default in DEFAULTS.items()}
-        auth = (os.environ.get("GRAFANA_USER", "admin"), os.environ.get("GRAFANA_PASSWORD", "admin"))
+        auth = grafana_credentials()
         yield Stack(urls["EXPORTER_URL"], urls["PROMETHEUS_URL"], urls["ALERTMANAGER_URL"], urls["GRAFANA_URL"],
-                    urls["LOKI_URL"], urls["TEMPO_URL"], external=True, grafana_auth=auth)
+                    urls["LOKI_URL"], urls["TEMPO_URL"], external=True, grafana_auth=auth,
+                    require_all=os.environ.get("SMOKE_REQUIRE_ALL") == "1")
     else:
         with local_stack() as running:
             yield running

@@ -11,9 +11,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from .labels import DEFAULT_BOUNDS
 from .mock.scenarios import SCENARIOS
+from .recorder import DEFAULT_MAX_LABEL_SETS
 
 MODES = ("mock", "real", "proxy")
 ENVIRONMENTS = ("development", "production")
@@ -38,6 +39,32 @@ class Settings:
     default_department: str = "unknown"
     provider: str | None = None  # proxy provider label; derived from the upstream host when unset
     upstream_timeout: float = 300.0  # seconds without a byte from the upstream before a call times out
+    label_bounds: tuple[tuple[str, int], ...] = ()  # overrides of labels.DEFAULT_BOUNDS
+    max_label_sets: int = DEFAULT_MAX_LABEL_SETS
+
+
+def _label_bounds(text: str) -> tuple[tuple[str, int], ...]:
+    """`app_id=200,model=100` -> (("app_id", 200), ("model", 100)); only bounded labels, bounds >= 1."""
+    bounds = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in DEFAULT_BOUNDS or not value.isdigit() or int(value) < 1:
+            raise ValueError(text)
+        bounds.append((name, int(value)))
+    return tuple(bounds)
+
+
+_label_bounds.__name__ = f"list of LABEL=N (labels: {', '.join(DEFAULT_BOUNDS)}; N >= 1)"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"
 
 
 def _port(text: str) -> int:
@@ -92,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="mock simulator seed")
     parser.add_argument("--pricing-file", type=Path, default=defaults.pricing_file)
     parser.add_argument("--budgets-file", type=Path, default=defaults.budgets_file)
+    parser.add_argument("--label-bounds", type=_label_bounds, default=defaults.label_bounds,
+                        help="distinct values kept per label before 'other', e.g. app_id=200,model=100")
+    parser.add_argument("--max-label-sets", type=_positive_int, default=defaults.max_label_sets,
+                        help="distinct (provider, model, app_id, department) label sets before 'other'")
     parser.add_argument("--env", choices=ENVIRONMENTS, default=defaults.env,
                         help="development logs at debug level, production at info")
     parser.add_argument("--upstream-url", default=defaults.upstream_url,
@@ -130,8 +161,10 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     if args.mode == "proxy" and not args.upstream_url:
         parser.error("proxy mode needs --upstream-url (or LLM_EXPORTER_UPSTREAM_URL)")
     if args.upstream_url:
-        upstream = urlsplit(args.upstream_url)
-        if upstream.scheme not in ("http", "https") or not upstream.hostname or upstream.query or upstream.username:
-            parser.error(f"--upstream-url {args.upstream_url!r} must be an absolute http(s) URL without query "
-                         "or credentials, e.g. https://api.openai.com/v1")
+        from .proxy.service import validate_upstream  # the proxy's own check (loaded only when needed)
+
+        try:
+            validate_upstream(args.upstream_url)
+        except ValueError as exc:
+            parser.error(f"--upstream-url (LLM_EXPORTER_UPSTREAM_URL): {exc}")
     return Settings(**vars(args))
