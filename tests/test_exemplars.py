@@ -18,14 +18,17 @@ HISTOGRAMS = ("llm_request_duration_seconds", "llm_time_to_first_token_seconds",
 SLOW_S = 6.0
 
 
-def exemplars(text: str) -> list[tuple[str, str, float]]:
-    """(family, trace_id, value) of every exemplar in an OpenMetrics exposition."""
+def exemplars(text: str, with_request_ids: bool = False) -> list[tuple]:
+    """(family, trace_id, value) of every exemplar in an OpenMetrics exposition, plus its
+    request_id label (None when the call had none) with `with_request_ids`."""
     out = []
     for name, family in families(text, openmetrics=True).items():
         for sample in family.samples:
             if sample.exemplar is not None:
-                assert set(sample.exemplar.labels) == {"trace_id"}
-                out.append((name, sample.exemplar.labels["trace_id"], sample.exemplar.value))
+                labels = sample.exemplar.labels
+                assert "trace_id" in labels and set(labels) <= {"trace_id", "request_id"}, labels
+                found = (name, labels["trace_id"], sample.exemplar.value)
+                out.append((*found, labels.get("request_id")) if with_request_ids else found)
     return out
 
 
@@ -41,21 +44,22 @@ def test_exemplars_point_at_exported_traces() -> None:
 
             wait_for(lambda: len(exemplars(openmetrics())) >= 10, timeout=90, what="10 exemplars")
             text = requests.get(exporter.url + "/metrics", timeout=5).text
-            found = exemplars(openmetrics())
+            found = exemplars(openmetrics(), with_request_ids=True)
 
             def llm_spans() -> dict[str, object]:
                 return {s.trace_id: s for s in receiver.spans() if s.kind == "CLIENT"}
 
-            wait_for(lambda: {t for _, t, _ in found} <= set(llm_spans()), timeout=30,
+            wait_for(lambda: {f[1] for f in found} <= set(llm_spans()), timeout=30,
                      what="the traces of every exemplar at the receiver")
     finally:
         receiver.close()
     assert "trace_id" not in text and "# {" not in text, "the classic text format carries no exemplars"
-    assert {name for name, _, _ in found} <= set(HISTOGRAMS)
-    assert "llm_request_duration_seconds" in {name for name, _, _ in found}
+    assert {f[0] for f in found} <= set(HISTOGRAMS)
+    assert "llm_request_duration_seconds" in {f[0] for f in found}
     spans = llm_spans()
-    for name, trace_id, value in found:
+    for name, trace_id, value, request_id in found:
         span = spans[trace_id]
+        assert request_id is not None and request_id == span.attributes["request_id"], "one request_id ties both"
         duration = (span.end_ns - span.start_ns) / 1e9
         assert "error.type" in span.attributes or duration >= SLOW_S - 1e-6, "ratio 0: only errors and slow calls"
         if name == "llm_request_duration_seconds":

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from llm_exporter import cli
 from llm_exporter.config import ConfigError, load_budgets, load_pricing
 from llm_exporter.logs import JsonFormatter, configure_logging
 from llm_exporter.recorder import LLMCall, Recorder
-from llm_exporter.telemetry.config import TelemetryConfig, log_level
+from llm_exporter.telemetry.config import QueueSettings, TelemetryConfig, log_level
 from llm_exporter.telemetry.pipeline import Telemetry
+from llm_exporter.telemetry.sdk_logs import safe_endpoint
 
 from tests.support.metrics_text import families, sample_sum
 from tests.support.processes import CONFIG_DIR, exporter_command, free_port, run_exporter, wait_for
@@ -163,6 +165,77 @@ def test_invalid_log_level_stops_start() -> None:
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert "LLM_EXPORTER_LOG_LEVEL" in result.stderr
+
+
+@pytest.mark.parametrize(("env", "problem"), [
+    ({"LLM_EXPORTER_LOG_LEVEL": "verbose"}, "LLM_EXPORTER_LOG_LEVEL"),
+    ({"LLM_EXPORTER_LOG_LEVEL": "warning"}, "pricing"),
+])
+def test_logging_is_configured_once(env: dict[str, str], problem: str, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """One configure_logging per start, also when the level or a configuration file is invalid;
+    the config_error line is still a JSON line."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(cli, "configure_logging", lambda *args: calls.append(args) or configure_logging(*args))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        code = cli.main(["--mode", "mock", "--env", "production", "--port", str(free_port()),
+                         "--pricing-file", "/nonexistent/pricing.yaml",
+                         "--budgets-file", str(CONFIG_DIR / "budgets.yaml")])
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    assert code == 2
+    assert len(calls) == 1, calls
+    errors = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"config_error"' in line]
+    assert len(errors) == 1 and problem in json.dumps(errors[0]), errors
+
+
+@pytest.mark.parametrize(("url", "safe"), [
+    ("http://tempo:4318/v1/traces", "http://tempo:4318/v1/traces"),
+    ("https://user:pa55@otlp.example.com/v1/logs", "https://[REDACTED]@otlp.example.com/v1/logs"),
+    ("http://h:4318/v1/logs?api_key=k3y&token=t0k&flag", "http://h:4318/v1/logs?api_key=[REDACTED]&token=[REDACTED]&[REDACTED]"),
+    ("http://:s3cret@h/v1/traces#frag", "http://[REDACTED]@h/v1/traces#[REDACTED]"),
+    ("http://[::1/v1/traces?token=x", "[REDACTED]"),  # unparseable: nothing of it
+    (None, None),
+])
+def test_safe_endpoint(url: str | None, safe: str | None) -> None:
+    assert safe_endpoint(url) == safe
+
+
+def test_endpoint_credentials_and_headers_are_never_logged(captured: io.StringIO,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Userinfo and query values of the endpoints, and OTEL_EXPORTER_OTLP_HEADERS values (the SDK
+    quotes a malformed header in its warning), appear in no log line, the SDK's included."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization: Bearer hdr-s3cret-1,x-api-key=hdr-s3cret-2")
+    root_stream = io.StringIO()
+    root_handler = logging.StreamHandler(root_stream)
+    root_handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(root_handler)
+    port = free_port()  # nothing listens: every export fails and the SDK logs the URL it tried
+    endpoint = "http://otlp-user:pa55word@127.0.0.1:{}/v1/{}?api_key=qk3yvalue&tenant=acme-s3cret"
+    quick = QueueSettings(delay_s=0.05, timeout_s=0.3)
+    try:
+        recorder, telemetry = recorder_with_telemetry(
+            sample_ratio=1.0, traces_endpoint=endpoint.format(port, "traces"),
+            logs_endpoint=endpoint.format(port, "logs"), traces_queue=quick, logs_queue=quick)
+        recorder.record(make_call())
+        wait_for(lambda: len(lines(captured, "telemetry_export_failing")) == 2, timeout=20,
+                 what="export failing for both signals")
+        telemetry.shutdown(1.0)
+    finally:
+        logging.getLogger().removeHandler(root_handler)
+    text = captured.getvalue() + root_stream.getvalue()
+    for secret in ("otlp-user", "pa55word", "qk3yvalue", "acme-s3cret", "hdr-s3cret-1", "hdr-s3cret-2"):
+        assert secret not in text, secret
+    (configured,) = lines(captured, "telemetry_configured")
+    assert configured["traces_endpoint"] == (f"http://[REDACTED]@127.0.0.1:{port}/v1/traces"
+                                             "?api_key=[REDACTED]&tenant=[REDACTED]")
+    for entry in lines(captured, "telemetry_export_failing"):
+        assert entry["endpoint"].startswith("http://[REDACTED]@127.0.0.1:") and entry["reason"] == "connection refused"
+    assert "Header format invalid" in root_stream.getvalue()  # the SDK's warning stays, without the header
 
 
 def _requests_total(url: str) -> float:

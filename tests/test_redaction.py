@@ -38,6 +38,12 @@ POSITIVE = [
     ("google AIzaSyA1234567890abcdefghijklmnopqrstuv", "AIzaSyA1234567890abcdefghijklmnopqrstuv", "api_key"),
     ("Authorization: Bearer eyJhbGciOi.J9x2Kq7mZ-8w_1", "eyJhbGciOi.J9x2Kq7mZ-8w_1", "bearer_token"),
     ("curl -H 'authorization: bearer 0a1b2c3d4e5f6a7b8c9d'", "0a1b2c3d4e5f6a7b8c9d", "bearer_token"),
+    ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz", "bearer_token"),
+    ("retried with bearer ZyXwVuTsRqPoNmLkJiHgFeDcBa.", "ZyXwVuTsRqPoNmLkJiHgFeDcBa", "bearer_token"),
+    ('{"Authorization": "Bearer abcdefghij"}', "abcdefghij", "bearer_token"),  # short, but a header
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA==", "basic_auth"),
+    ("curl -H 'authorization: basic YWxhZGRpbjpvcGVuc2VzYW1l'", "YWxhZGRpbjpvcGVuc2VzYW1l", "basic_auth"),
+    ("proxy sent Basic dXNlcjpwYXNzd29yZA== upstream", "dXNlcjpwYXNzd29yZA==", "basic_auth"),  # user:password
     ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "jwt"),
     ("config api_key=abc123xyz789", "abc123xyz789", "secret"),
@@ -66,6 +72,10 @@ NEGATIVE = [
     "call count 10, tokens 4096, max_tokens=1000",
     "12345 and 555-1234",  # too short for a phone number
     "the bearer of bad news, bearer certificates",
+    "Bearer instruments are transferable; the bearer 2024-01-15 paid",
+    "bearer well-known-certificate-authorities",  # hyphenated prose, no digit
+    "Basic authentication is required, basic arithmetic, BASIC programs",
+    "a Basic 1/2 cup and Basic abcd1234 cards",  # base64-ish but not user:password
     "skeleton sk-learn task-1234 desk-lamp",
     "AKIA alone, ghp_short, xoxb-1",
     "user@localhost and @decorator.name",
@@ -91,6 +101,7 @@ def test_keeps_surrounding_text() -> None:
     assert redact("mail a@b.io, call 555-123-4567.") == "mail [REDACTED:email], call [REDACTED:phone]."
     assert redact("api_key=abc123xyz789 rest") == "api_key=[REDACTED:secret] rest"
     assert redact("Authorization: Bearer 0a1b2c3d4e5f6a7b8c9d") == "Authorization: Bearer [REDACTED:bearer_token]"
+    assert redact("Authorization: Basic dXNlcjpwYXNzd29yZA== ok") == "Authorization: Basic [REDACTED:basic_auth] ok"
 
 
 @pytest.mark.parametrize(("digits", "valid"), [

@@ -24,21 +24,31 @@ log = logging.getLogger("llm_exporter")
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
-    configure_logging(settings.env)
+    level_error: ConfigError | None = None
     try:
-        configure_logging(settings.env, log_level(settings.env))  # LLM_EXPORTER_LOG_LEVEL may override
+        level = log_level(settings.env)  # LLM_EXPORTER_LOG_LEVEL may override the environment's level
+    except ConfigError as exc:  # reported once logging is set up
+        level, level_error = None, exc
+    configure_logging(settings.env, level)
+    if level_error is not None:
+        return _config_error(level_error)
+    try:
         runtime = build_runtime(settings)
     except ConfigError as exc:
-        log.error("invalid configuration", extra={"event": "config_error", "file": exc.path, "key": exc.key,
-                                                  "problem": exc.problem})
-        print(f"llm-exporter: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _config_error(exc)
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, drains, then runs our lifespan shutdown.
     app = create_app(runtime)
     _flush_telemetry_at_shutdown(app, runtime)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=5)
     return 0
+
+
+def _config_error(exc: ConfigError) -> int:
+    log.error("invalid configuration", extra={"event": "config_error", "file": exc.path, "key": exc.key,
+                                              "problem": exc.problem})
+    print(f"llm-exporter: configuration error: {exc}", file=sys.stderr)
+    return 2
 
 
 def _flush_telemetry_at_shutdown(app: FastAPI, runtime: Runtime) -> None:

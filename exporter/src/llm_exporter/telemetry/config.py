@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import ConfigError
+from ..logs import LEVELS
 
 SOURCE = "environment"
 DEFAULT_SERVICE_NAME = "llm-exporter"
@@ -21,7 +22,6 @@ DEFAULT_SAMPLE_RATIO = 0.1
 DEFAULT_SLOW_SECONDS = 10.0
 DEFAULT_EXPORT_TIMEOUT_S = 3.0
 MAX_EXPORT_TIMEOUT_S = 30.0
-LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ the record (and counts it) when the queue is full. The worker sends batches with
 exporter; a batch that fails (backend down, hanging past the timeout, refusing) is dropped and
 counted too, and the next batch is tried on schedule, so export resumes by itself when the
 backend is back. Memory is bounded by `max_queue` records plus the one batch in flight.
+
+An outage is logged twice per signal: one `telemetry_export_failing` warning (with a short reason)
+when the first batch fails, one `telemetry_export_recovered` info when a batch gets through again.
+The SDK exporter's own per-retry and per-batch lines are captured, not printed (sdk_logs.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from . import sdk_logs
 from .config import QueueSettings
 
 log = logging.getLogger("llm_exporter.telemetry")
@@ -37,12 +42,14 @@ class BoundedExporter:
         on_drop: Callable[[str, int], None],
         *,
         endpoint: str = "",
+        outcome: Callable[[], str | None] | None = None,
     ) -> None:
         self.signal = signal
         self.exporter = exporter
         self.settings = settings
-        self.endpoint = endpoint
+        self.endpoint = sdk_logs.safe_endpoint(endpoint) or ""  # only ever logged: secrets masked
         self._on_drop = on_drop
+        self._outcome = outcome  # how the exporter's latest HTTP request ended (sdk_logs.OutcomeSession)
         self._queue: deque[Any] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -50,6 +57,7 @@ class BoundedExporter:
         self._healthy = True
         self.exported = 0
         self.dropped = 0
+        sdk_logs.install()
         self._thread = threading.Thread(target=self._run, name=f"otlp-{signal}", daemon=True)
         self._thread.start()
 
@@ -95,12 +103,18 @@ class BoundedExporter:
                     break
 
     def _send(self, batch: list[Any]) -> bool:
-        try:
-            result = self.exporter.export(batch)
-            ok = getattr(result, "name", "") == "SUCCESS"
-        except Exception:  # an exporter bug must not kill the worker
-            log.debug("OTLP %s export raised", self.signal, exc_info=True)
-            ok = False
+        reason = None
+        if self._outcome is not None:
+            self._outcome()  # forget the previous batch's
+        with sdk_logs.capture_export_logs() as sdk_records:
+            try:
+                result = self.exporter.export(batch)
+                ok = getattr(result, "name", "") == "SUCCESS"
+            except Exception as exc:  # an exporter bug must not kill the worker
+                # The type only: the message of a transport error quotes the URL (query included).
+                reason = type(exc).__name__
+                log.debug("OTLP %s export raised %s", self.signal, reason)
+                ok = False
         if ok:
             self.exported += len(batch)
             if not self._healthy:
@@ -113,8 +127,13 @@ class BoundedExporter:
                 self._healthy = False
                 log.warning("telemetry export failing; records are dropped until the backend answers",
                             extra={"event": "telemetry_export_failing", "signal": self.signal,
-                                   "endpoint": self.endpoint})
+                                   "endpoint": self.endpoint,
+                                   "reason": reason or self._failure_reason(sdk_records)})
         return ok
+
+    def _failure_reason(self, sdk_records: list[logging.LogRecord]) -> str:
+        outcome = self._outcome() if self._outcome is not None else None
+        return outcome or sdk_logs.failure_reason(sdk_records)
 
     def _drop(self, count: int) -> None:
         self.dropped += count

@@ -16,6 +16,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import __version__
 from ..recorder import RecordedCall, Recorder
+from . import sdk_logs
 from .calllog import log_call
 from .config import DEFAULT_SERVICE_NAME, TelemetryConfig
 from .export import BoundedExporter
@@ -66,18 +67,23 @@ class Telemetry:
             return self
         self._installed = True
         config = self.config
+        sdk_logs.install()  # before the SDK exporters parse OTEL_EXPORTER_OTLP_HEADERS
         if config.traces_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=config.traces_endpoint, timeout=config.traces_queue.timeout_s)
+            session = sdk_logs.OutcomeSession()
+            exporter = OTLPSpanExporter(endpoint=config.traces_endpoint, timeout=config.traces_queue.timeout_s,
+                                        session=session)
             self.spans = BoundedExporter("traces", exporter, config.traces_queue, self.recorder.telemetry_dropped,
-                                         endpoint=config.traces_endpoint)
+                                         endpoint=config.traces_endpoint, outcome=session.take_outcome)
         if config.logs_endpoint:
             from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-            exporter = OTLPLogExporter(endpoint=config.logs_endpoint, timeout=config.logs_queue.timeout_s)
+            session = sdk_logs.OutcomeSession()
+            exporter = OTLPLogExporter(endpoint=config.logs_endpoint, timeout=config.logs_queue.timeout_s,
+                                       session=session)
             self.logs = BoundedExporter("logs", exporter, config.logs_queue, self.recorder.telemetry_dropped,
-                                        endpoint=config.logs_endpoint)
+                                        endpoint=config.logs_endpoint, outcome=session.take_outcome)
             package_logger = logging.getLogger(PACKAGE_LOGGER)
             for handler in list(package_logger.handlers):  # one pipeline per process: replace an older one
                 if isinstance(handler, OtlpLogHandler):
@@ -88,7 +94,9 @@ class Telemetry:
         self.recorder.listeners.append(self.on_call)
         log.info("telemetry configured", extra={
             "event": "telemetry_configured", "service_name": self.resource.attributes.get(SERVICE_NAME),
-            "traces_endpoint": config.traces_endpoint, "logs_endpoint": config.logs_endpoint,
+            # userinfo and query values masked; OTEL_EXPORTER_OTLP_HEADERS is never logged
+            "traces_endpoint": sdk_logs.safe_endpoint(config.traces_endpoint),
+            "logs_endpoint": sdk_logs.safe_endpoint(config.logs_endpoint),
             "trace_sample_ratio": config.sample_ratio, "trace_slow_seconds": config.slow_seconds,
         })
         log.debug("telemetry export queues", extra={

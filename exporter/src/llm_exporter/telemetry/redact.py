@@ -6,13 +6,16 @@ leave half of an e-mail address or key unredacted.
 
 Each rule is a regular expression for candidates plus, where a pattern alone is too loose, a
 validator: payment cards must pass the Luhn check and start like a real card number, IPv6
-candidates must parse as an address, phone numbers must have a plausible digit count. The
+candidates must parse as an address, phone numbers must have a plausible digit count, a
+credential after "Bearer"/"Basic" must look like one (or follow an Authorization header). The
 order matters: secrets first (they contain digits that look like phone or card numbers), then
 e-mail, card, SSN, phone, IPv6, IPv4.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import ipaddress
 import json
@@ -63,9 +66,39 @@ def _is_phone(match: re.Match[str]) -> bool:
     return 10 <= sum(c.isdigit() for c in match.group(0)) <= 15
 
 
-def _has_digit_in_group(match: re.Match[str]) -> bool:
-    """Opaque tokens mix letters and digits; "Bearer certificates" is prose."""
-    return any(c.isdigit() for c in match.group(1))
+# `Authorization: `, `authorization=`, `"Authorization": "` right before the scheme.
+_AUTH_HEADER_BEFORE = re.compile(r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?$")
+
+
+def _after_auth_header(match: re.Match[str]) -> bool:
+    return bool(_AUTH_HEADER_BEFORE.search(match.string, max(0, match.start() - 40), match.start()))
+
+
+def _is_bearer_token(match: re.Match[str]) -> bool:
+    """After an Authorization header any 8+ characters are a token; elsewhere 12+ that look opaque
+    (a digit, or a run of 20+ letters: no English word is that long), so "bearer certificates"
+    and "bearer of 2024-01-15" stay prose."""
+    token = match.group(1)
+    if _after_auth_header(match):
+        return True
+    if len(token) < 12:
+        return False
+    return any(c.isdigit() for c in token) or re.fullmatch(r"[A-Za-z]{20,}=*", token.rstrip(".")) is not None
+
+
+def _is_basic_credentials(match: re.Match[str]) -> bool:
+    """After an Authorization header anything is credentials; elsewhere only base64 that decodes
+    to printable `user:password`, so "Basic authentication" and "basic arithmetic" stay."""
+    if _after_auth_header(match):
+        return True
+    token = match.group(1)
+    if len(token) % 4:
+        return False
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return ":" in decoded and decoded.isprintable()
 
 
 def _is_ipv6(match: re.Match[str]) -> bool:
@@ -103,8 +136,11 @@ class Rule:
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 
 RULES: tuple[Rule, ...] = (
-    # Authorization headers and bearer tokens (any scheme value after "Bearer").
-    Rule("bearer_token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{12,}=*)"), _has_digit_in_group, group=1),
+    # Bearer tokens (RFC 6750 token68 after "Bearer") and HTTP Basic credentials (base64 of
+    # user:password after "Basic"): only the credential is replaced.
+    Rule("bearer_token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)"), _is_bearer_token, group=1),
+    Rule("basic_auth", re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=_-])"),
+         _is_basic_credentials, group=1),
     # JSON Web Tokens: three base64url parts, the first two starting with '{"' encoded.
     Rule("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")),
     # Provider keys: OpenAI / Anthropic (sk-, sk-proj-, sk-ant-), AWS access key ids, GitHub,
