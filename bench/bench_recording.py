@@ -21,14 +21,15 @@ import sys
 import time
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
 from llm_exporter import contract
 from llm_exporter.config import load_budgets, load_pricing
 from llm_exporter.labels import LabelGuard
 from llm_exporter.mock.simulator import Simulator
 from llm_exporter.recorder import DEFAULT_MAX_LABEL_SETS, LLMCall, Recorder
 from llm_exporter.telemetry.pipeline import Telemetry
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 CONFIG = Path(__file__).resolve().parents[1] / "exporter" / "config"
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import requests
-from llm_exporter import contract
 
+from llm_exporter import contract
 from tests.support.metrics_text import families
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"

@@ -4,12 +4,12 @@ classic text format, and only for calls whose trace is kept, so every one resolv
 from __future__ import annotations
 
 import requests
-from llm_exporter.config import Budgets, ModelPrice, Pricing
-from llm_exporter.recorder import LLMCall, Recorder
-from llm_exporter.telemetry.sampling import TracePolicy
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
+from llm_exporter.config import Budgets, ModelPrice, Pricing
+from llm_exporter.recorder import LLMCall, Recorder
+from llm_exporter.telemetry.sampling import TracePolicy
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families
 from tests.support.otlp import OtlpReceiver
 from tests.support.processes import run_exporter, wait_for

@@ -9,8 +9,8 @@ import subprocess
 import pynvml
 import pytest
 import requests
-from llm_exporter.gpu_nvml import NvmlGPUSource
 
+from llm_exporter.gpu_nvml import NvmlGPUSource
 from tests.support.metrics_text import families
 from tests.support.processes import run_exporter
 
@@ -39,10 +39,12 @@ def test_collector_reads_every_gpu() -> None:
     assert readings is not None
     whole = [r for r in readings if "/" not in r.index]
     assert [r.index for r in whole] == [str(i) for i in range(COUNT)]
+    mig_parents = {r.index.split("/")[0] for r in readings if "/" in r.index}
     for reading in whole:
         assert reading.uuid.startswith("GPU-") and reading.name != "unknown"
-        assert reading.memory_total_bytes and reading.memory_total_bytes > 0
-        assert 0 <= (reading.memory_used_bytes or 0) <= reading.memory_total_bytes
+        if reading.index not in mig_parents:  # a MIG parent's memory is reported by its MIG devices
+            assert reading.memory_total_bytes and reading.memory_total_bytes > 0
+            assert 0 <= (reading.memory_used_bytes or 0) <= reading.memory_total_bytes
         if reading.utilization_ratio is not None:
             assert 0.0 <= reading.utilization_ratio <= 1.0
         if reading.temperature_celsius is not None:
@@ -67,6 +69,6 @@ def test_exporter_in_real_mode() -> None:
     with run_exporter("--mode", "real") as exporter:
         fams = families(requests.get(exporter.url + "/metrics", timeout=10).text)
     assert fams["llm_gpu_up"].samples[0].value == 1
-    gpus = {s.labels["gpu"] for s in fams["llm_gpu_memory_total_bytes"].samples}
-    assert {str(i) for i in range(COUNT)} <= gpus
+    gpus = {s.labels["gpu"].split("/")[0] for s in fams["llm_gpu_memory_total_bytes"].samples}
+    assert {str(i) for i in range(COUNT)} <= gpus, "every GPU (or its MIG devices) reports memory"
     assert all(s.labels["uuid"] and s.labels["gpu_name"] for s in fams["llm_gpu_memory_total_bytes"].samples)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,9 @@ import openai
 import pytest
 import requests
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, generate_latest
+from starlette.testclient import TestClient
+
 from llm_exporter.config import Budgets, load_pricing
 from llm_exporter.instrument import (
     classify_exception,
@@ -27,11 +31,8 @@ from llm_exporter.instrument import (
     track_llm_call,
 )
 from llm_exporter.recorder import RecordedCall, Recorder
-from prometheus_client import CollectorRegistry, generate_latest
-from starlette.testclient import TestClient
-
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
-from tests.support.openai_upstream import OpenAIUpstream, prompt_tokens
+from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
 from tests.support.otlp import OtlpReceiver
 from tests.support.processes import CONFIG_DIR, REPO, free_port, wait_for
 
@@ -292,6 +293,126 @@ def test_shared_tracker_in_threads(capture: Capture) -> None:
         thread.join()
     assert sorted(c.call.input_tokens for c in capture.calls) == list(range(8))
     assert capture.active() == 0
+
+
+def test_failing_usage_function_keeps_the_result_and_records_success(capture: Capture,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """An Ollama reply without prompt_eval_count (a cached prompt): the user's `usage=` function
+    raises KeyError. The call succeeded: its result is returned, it is recorded as a success with
+    unknown usage, and one warning names the function."""
+    def ollama_usage(reply: dict) -> tuple[int, int]:
+        return reply["prompt_eval_count"], reply["eval_count"]
+
+    track = track_llm_call(provider="ollama", model="llama3", usage=ollama_usage, recorder=capture.recorder)
+
+    @track
+    def ask() -> dict:
+        return {"response": "hi", "eval_count": 7}
+
+    @track
+    async def ask_async() -> dict:
+        return {"response": "hi", "eval_count": 7}
+
+    with caplog.at_level("WARNING", logger="llm_exporter"):
+        assert ask() == {"response": "hi", "eval_count": 7}
+        assert asyncio.run(ask_async()) == {"response": "hi", "eval_count": 7}
+        assert ask()["response"] == "hi"
+    assert [c.error_type for c in capture.calls] == [None, None, None]
+    assert [(c.call.input_tokens, c.call.output_tokens) for c in capture.calls] == [(0, 0)] * 3
+    warnings = [r for r in caplog.records if getattr(r, "event", None) == "llm_usage_fn_failed"]
+    assert len(warnings) == 1 and "ollama_usage" in warnings[0].getMessage()
+    assert capture.active() == 0
+
+
+def test_documented_ollama_usage_example(capture: Capture) -> None:
+    """docs/instrument-your-service.md: optional fields read with .get(); a missing one is unknown."""
+    @track_llm_call(provider="ollama", model="llama3", recorder=capture.recorder,
+                    usage=lambda r: (r.get("prompt_eval_count"), r.get("eval_count")))
+    def ask() -> dict:
+        return {"response": "hi", "eval_count": 7}
+
+    ask()
+    call = capture.one()
+    assert call.error_type is None and (call.call.input_tokens, call.call.output_tokens) == (0, 7)
+
+
+def test_set_usage_never_raises(capture: Capture) -> None:
+    with track_llm_call(provider="openai", model="gpt-4o", recorder=capture.recorder) as call:
+        call.set_usage(float("nan"), float("inf"))
+        call.set_usage(5, -1)
+        call.set_usage("lots", 10 ** 400)
+        call.set_usage(output_tokens=3.0)
+    recorded = capture.one()
+    assert recorded.error_type is None
+    assert (recorded.call.input_tokens, recorded.call.output_tokens) == (5, 3)
+
+
+def test_unreadable_result_object_does_not_fail_the_call(capture: Capture) -> None:
+    class Reply:
+        @property
+        def usage(self) -> object:
+            raise RuntimeError("lazy field failed to load")
+
+    @track_llm_call(provider="openai", model="gpt-4o", recorder=capture.recorder)
+    def ask() -> Reply:
+        return Reply()
+
+    assert isinstance(ask(), Reply)
+    assert capture.one().error_type is None
+
+
+def test_nested_with_on_one_tracker(capture: Capture) -> None:
+    track = track_llm_call(provider="openai", model="gpt-4o", recorder=capture.recorder)
+    with track as outer:
+        outer.set_usage(1, 1)
+        with track as inner:
+            inner.set_usage(2, 2)
+            assert capture.active() == 2
+        assert capture.active() == 1
+        with pytest.raises(ValueError), track:
+            raise ValueError("inner failure")
+    assert [(c.call.input_tokens, c.error_type) for c in capture.calls] == [(2, None), (0, "other"), (1, None)]
+    assert capture.active() == 0
+    with pytest.raises(RuntimeError):
+        track.__exit__(None, None, None)  # every `with` was closed
+
+
+@pytest.mark.parametrize("model", sorted(m for m in ODD_BODIES if "nesting" not in m))
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_with_odd_json_records_the_call(upstream: OpenAIUpstream, capture: Capture, model: str,
+                                               stream: bool) -> None:
+    """Structurally odd replies (choices a number, usage a string, Infinity...) reach the caller
+    as the SDK makes them; the wrapper records the call without raising."""
+    client = sync_client(upstream, capture)
+    result = client.chat.completions.create(model=model, messages=MESSAGES, stream=stream)
+    if stream:
+        assert len(list(result)) >= 3
+    else:
+        assert result.id == "x"
+    assert capture.one().error_type is None
+    assert capture.active() == 0
+
+
+def test_configure_again_shuts_down_the_previous_telemetry() -> None:
+    """Each configure() makes a new pipeline; the one it replaces stops its export threads."""
+    code = textwrap.dedent("""
+        import threading
+        from llm_exporter.instrument import configure
+        def exporters():
+            return sorted(t.name for t in threading.enumerate() if t.name.startswith("otlp-"))
+        configure(registry=None)
+        first = exporters()
+        for _ in range(4):
+            configure(registry=None)
+        print(first, exporters())
+    """)
+    env = {**os.environ, "OTEL_SDK_DISABLED": "false",
+           "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9/v1/traces",
+           "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://127.0.0.1:9/v1/logs"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                            timeout=60)
+    out = result.stdout.strip().splitlines()[-1]
+    assert out == "['otlp-logs', 'otlp-traces'] ['otlp-logs', 'otlp-traces']"
 
 
 def _response(status: int) -> object:

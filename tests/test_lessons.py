@@ -29,8 +29,8 @@ import re
 
 import requests
 import yaml
-from llm_exporter import contract
 
+from llm_exporter import contract
 from tests.support.processes import REPO, run_prometheus_config_dir, wait_for
 
 COUNTERS = [m.exposed_name for m in contract.ALL_METRICS if m.kind == "counter"]

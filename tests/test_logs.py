@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+
 from llm_exporter import cli
 from llm_exporter.config import ConfigError, load_budgets, load_pricing
 from llm_exporter.logs import JsonFormatter, configure_logging
@@ -20,7 +21,6 @@ from llm_exporter.recorder import LLMCall, Recorder
 from llm_exporter.telemetry.config import QueueSettings, TelemetryConfig, log_level
 from llm_exporter.telemetry.pipeline import Telemetry
 from llm_exporter.telemetry.sdk_logs import safe_endpoint
-
 from tests.support.metrics_text import families, sample_sum
 from tests.support.processes import CONFIG_DIR, exporter_command, free_port, run_exporter, wait_for
 

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 import requests
+from prometheus_client import CollectorRegistry, generate_latest
+
 from llm_exporter.config import Budgets, Pricing
 from llm_exporter.gpu_nvml import NvmlGPUSource
 from llm_exporter.recorder import Recorder
-from prometheus_client import CollectorRegistry, generate_latest
-
 from tests.support.metrics_text import families
 from tests.support.processes import run_exporter
 
@@ -260,13 +260,14 @@ def test_mig_devices() -> None:
     assert fams["llm_gpu_up"].samples[0].value == 1
     total = {s.labels["gpu"]: (s.labels["uuid"], s.labels["gpu_name"], s.value)
              for s in fams["llm_gpu_memory_total_bytes"].samples}
+    # memory of a MIG-enabled GPU is on its MIG devices only: summing the series counts each byte once
     assert total == {
-        "0": ("GPU-mig-parent", "NVIDIA A100-SXM4-80GB", 80 * GIB),
         "0/mig1": ("MIG-1111", "NVIDIA A100-SXM4-80GB MIG 3g.40gb", 40 * GIB),
         "0/mig5": ("MIG-2222", "NVIDIA A100-SXM4-80GB MIG 2g.20gb", 20 * GIB),
         "1": ("GPU-cccc", "NVIDIA GeForce RTX 4090", 24 * GIB),
     }
-    assert gpu_values(fams, "llm_gpu_memory_used_bytes")["0/mig1"] == 20 * GIB
+    assert gpu_values(fams, "llm_gpu_memory_used_bytes") == {"0/mig1": 20 * GIB, "0/mig5": 5 * GIB, "1": 10 * GIB}
+    assert sum(gpu_values(fams, "llm_gpu_memory_used_bytes").values()) == 35 * GIB
     # utilisation, power and temperature belong to the physical GPU; a MIG parent has no utilisation
     assert set(gpu_values(fams, "llm_gpu_utilization_ratio")) == {"1"}
     assert set(gpu_values(fams, "llm_gpu_power_watts")) == {"0", "1"}

@@ -7,6 +7,7 @@ headers, traceparent) from the upstream's own record of the exchange.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import socket
@@ -14,16 +15,23 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from llm_exporter.config import load_pricing
+from prometheus_client import generate_latest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from llm_exporter.config import Budgets, load_pricing
+from llm_exporter.instrument import extract
+from llm_exporter.instrument import tracker as instrument_tracker
 from llm_exporter.instrument.errors import classify_http
 from llm_exporter.instrument.providers import provider_from_url
 from llm_exporter.instrument.tracker import CallTracker
-from llm_exporter.proxy.service import _inspect_body
-from llm_exporter.proxy.sse import SSEMeter
-from llm_exporter.settings import parse_settings
-
+from llm_exporter.proxy import service as proxy_service
+from llm_exporter.proxy.service import DEFAULT_MAX_REQUEST_BYTES, ProxyConfig, _inspect_body, validate_upstream
+from llm_exporter.proxy.sse import MAX_EVENT_BYTES, SSEMeter
+from llm_exporter.recorder import Recorder
+from llm_exporter.settings import Settings, parse_settings
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
-from tests.support.openai_upstream import OpenAIUpstream, prompt_tokens
+from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
 from tests.support.otlp import OtlpReceiver
 from tests.support.processes import CONFIG_DIR, Running, run_exporter, wait_for
 
@@ -31,6 +39,7 @@ SECRET = "sk-proxytest-" + secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 PRICING = load_pricing(CONFIG_DIR / "pricing.yaml")
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+MAX_REQUEST_BYTES = 1024 * 1024  # the proxy under test refuses larger request bodies
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +66,7 @@ def proxy(upstream: OpenAIUpstream, receiver: OtlpReceiver) -> Iterator[Running]
         "LLM_EXPORTER_TRACE_SAMPLE_RATIO": "1",
         "LLM_EXPORTER_DEFAULT_APP_ID": "proxy-default-app",
         "LLM_EXPORTER_DEFAULT_DEPARTMENT": "platform",
+        "LLM_EXPORTER_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
     }
     with run_exporter("--mode", "proxy", "--upstream-url", upstream.url, "--upstream-timeout", "1.5",
                       env=env) as running:
@@ -338,6 +348,194 @@ def test_caller_disconnect_stops_the_upstream_call(proxy: Running, upstream: Ope
     assert entry["finish_reason"] == "cancelled"
 
 
+# -- metering never breaks the pass-through --------------------------------------------------------
+
+
+def assert_recorded_once(proxy: Running, app: str, status: str, model: str) -> dict:
+    fams = scrape(proxy)
+    assert counter(fams, "llm_requests", app_id=app) == 1
+    assert counter(fams, "llm_requests", app_id=app, status=status) == 1
+    assert sample_sum(fams["llm_active_requests"], model=model) == 0
+    return fams
+
+
+# (input, output) tokens recorded for each odd JSON body, and whether the call is a success
+ODD_OUTCOMES = {
+    "odd-choices": (3, 2, "success"),
+    "odd-choice-items": (0, 0, "success"),
+    "odd-usage": (0, 0, "success"),
+    "odd-infinity": (0, 0, "success"),  # Infinity / NaN: unknown
+    "odd-huge": (0, 0, "success"),  # 1e400 / -1e400: unknown
+    "odd-bigint": (0, 4, "success"),  # a 400-digit count: unknown
+    "odd-nesting": (1, 0, "success"),  # > 64 KiB: only the trailing usage block is read
+    "odd-nesting-small": (0, 0, "error"),  # deeper than the JSON parser goes: unreadable, like non-JSON
+}
+
+
+@pytest.mark.parametrize("model", sorted(ODD_BODIES))
+def test_odd_json_response_passes_through(proxy: Running, upstream: OpenAIUpstream, model: str) -> None:
+    app = f"t-{model}"
+    response = call(proxy, app, {"model": model, "messages": MESSAGES})
+    exchange = upstream.last()
+    assert response.status_code == 200
+    assert response.content == bytes(exchange.response_body) == ODD_BODIES[model]
+    input_tokens, output_tokens, status = ODD_OUTCOMES[model]
+    fams = assert_recorded_once(proxy, app, status, model)
+    assert counter(fams, "llm_tokens", direction="input", app_id=app) == input_tokens
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == output_tokens
+    if status == "error":
+        assert counter(fams, "llm_errors", error_type="other", app_id=app) == 1
+    assert "Traceback" not in proxy.log()
+
+
+@pytest.mark.parametrize("model", sorted(ODD_BODIES))
+def test_odd_json_events_in_a_stream_pass_through(proxy: Running, upstream: OpenAIUpstream, model: str) -> None:
+    app = f"t-{model}-stream"
+    response = call(proxy, app, {"model": model, "messages": MESSAGES, "stream": True}, stream=True)
+    received = b"".join(response.iter_content(chunk_size=None))
+    exchange = upstream.last()
+    assert response.status_code == 200
+    assert received == bytes(exchange.response_body)
+    assert received.startswith(b"data: " + ODD_BODIES[model] + b"\n\n") and received.endswith(b"data: [DONE]\n\n")
+    fams = assert_recorded_once(proxy, app, "success", model)
+    assert hist_count(fams, "llm_time_to_first_token_seconds", app_id=app) == 1
+    assert "Traceback" not in proxy.log()
+
+
+def test_deeply_nested_request_body_is_forwarded_unchanged(proxy: Running, upstream: OpenAIUpstream) -> None:
+    app = "t-deep-request"
+    depth = 100_000
+    body = b'{"model": "gpt-4o", "stream": true, "messages": ' + b"[" * depth + b"]" * depth + b"}"
+    response = call(proxy, app, body)
+    exchange = upstream.last()
+    assert exchange.body == body  # not parseable here: sent as it came, no include_usage added
+    assert response.status_code == 400 and response.content == bytes(exchange.response_body)
+    fams = assert_recorded_once(proxy, app, "error", "unknown")
+    assert counter(fams, "llm_errors", error_type="invalid_request", app_id=app, model="unknown") == 1
+
+
+def test_stream_request_with_a_lone_surrogate_gets_usage_added(proxy: Running, upstream: OpenAIUpstream) -> None:
+    """json.loads accepts the escape \\ud800; re-encoding the body to add include_usage must not fail."""
+    app = "t-surrogate"
+    body = b'{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "a \\ud800 \xc3\xa9"}]}'
+    response = call(proxy, app, body)
+    exchange = upstream.last()
+    assert response.status_code == 200 and response.content == bytes(exchange.response_body)
+    sent = exchange.json
+    assert sent["stream_options"] == {"include_usage": True}
+    assert sent["messages"][0]["content"] == "a \ud800 \u00e9"
+    fams = assert_recorded_once(proxy, app, "success", "gpt-4o")
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == 5
+
+
+@pytest.mark.parametrize("model", ["sse-cr", "sse-crlf"])
+def test_stream_with_cr_or_crlf_line_endings(proxy: Running, upstream: OpenAIUpstream, model: str) -> None:
+    app = f"t-{model}"
+    response = call(proxy, app, {"model": model, "messages": MESSAGES, "stream": True, "max_tokens": 3})
+    exchange = upstream.last()
+    assert response.content == bytes(exchange.response_body)
+    assert b"\r" in response.content and (model == "sse-crlf") == (b"\n" in response.content)
+    fams = assert_recorded_once(proxy, app, "success", model)
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == 3
+    assert counter(fams, "llm_tokens", direction="input", app_id=app) == prompt_tokens(exchange.json)
+    assert hist_count(fams, "llm_time_to_first_token_seconds", app_id=app) == 1
+
+
+def test_stream_event_without_end_is_passed_on_and_not_buffered(proxy: Running, upstream: OpenAIUpstream) -> None:
+    """2 MiB of data lines and no blank line: the bytes all reach the caller; metering gives up on
+    the stream past 1 MiB instead of holding it all (usage is then unknown), and says so."""
+    app = "t-sse-unbroken"
+    response = call(proxy, app, {"model": "sse-unbroken", "messages": MESSAGES, "stream": True})
+    exchange = upstream.last()
+    assert response.status_code == 200
+    assert response.content == bytes(exchange.response_body)
+    assert len(response.content) > 1.5 * MAX_EVENT_BYTES
+    fams = assert_recorded_once(proxy, app, "success", "sse-unbroken")
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == 0
+    assert any(e.get("event") == "proxy_event_too_large" for e in log_lines(proxy))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failing_meter_never_breaks_the_pass_through(upstream: OpenAIUpstream, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture, stream: bool) -> None:
+    """Whatever goes wrong inside the metering code (here: it raises on every response), the
+    caller gets the upstream's bytes, the call is recorded once as `other`/metering_failed, and
+    llm_active_requests goes back to 0. In-process, so the metering code can be broken on purpose."""
+    def broken(*args: object) -> None:
+        raise RuntimeError("metering bug")
+
+    monkeypatch.setattr(proxy_service, "_meter_body", broken)
+    monkeypatch.setattr(instrument_tracker, "_warned", set())
+    monkeypatch.setattr(proxy_service.SSEMeter, "feed", broken)
+    recorder = Recorder(PRICING, Budgets(departments={}), mode="proxy", version="test")
+    calls: list = []
+    recorder.listeners.append(calls.append)
+    service = proxy_service.ProxyService(recorder, ProxyConfig(upstream.url))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: object):  # type: ignore[no-untyped-def]
+        yield
+        await service.aclose()
+
+    app = service.middleware(Starlette(lifespan=lifespan))
+    with caplog.at_level("WARNING", logger="llm_exporter"), TestClient(app) as client:
+        for _ in range(2):
+            response = client.post("/v1/chat/completions", headers={"X-LLM-App-Id": "t-meter-bug"},
+                                   json={"model": "gpt-4o", "messages": MESSAGES, "stream": stream})
+            assert response.status_code == 200
+            assert response.content == bytes(upstream.last().response_body)
+    assert [(c.error_type, c.call.finish_reason, c.app_id) for c in calls] == [
+        ("other", "metering_failed", "t-meter-bug")] * 2
+    assert sample_sum(families(generate_latest(recorder).decode())["llm_active_requests"]) == 0
+    warnings = [r for r in caplog.records if getattr(r, "event", None) == "proxy_metering_failed"]
+    assert len(warnings) == 1 and "metering bug" in caplog.text  # once, with its traceback
+
+
+def raw_post(proxy: Running, head: str, body_parts: list[bytes]) -> bytes:
+    """Send a request head and some body bytes, keep the connection open, and read the answer:
+    an answer proves the proxy did not wait for the rest of the body."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode())
+        for part in body_parts:
+            sock.sendall(part)
+        received = b""
+        while True:
+            head, found, body = received.partition(b"\r\n\r\n")
+            if found:
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), None)
+                if length is not None and len(body) >= length:
+                    return received
+            data = sock.recv(65536)
+            if not data:
+                return received
+            received += data
+
+
+def test_request_over_the_size_limit_is_refused_without_reading_it(proxy: Running,
+                                                                   upstream: OpenAIUpstream) -> None:
+    before = upstream.request_count
+    declared = raw_post(proxy, f"Content-Type: application/json\r\nX-LLM-App-Id: t-413\r\n"
+                               f"Content-Length: {10 * 1024 ** 3}\r\n", [b'{"model": "gpt-4o", "messages": ['])
+    chunk = b"x" * 65536
+    chunked = raw_post(proxy, "Content-Type: application/json\r\nX-LLM-App-Id: t-413\r\n"
+                              "Transfer-Encoding: chunked\r\n",
+                       [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (MAX_REQUEST_BYTES // len(chunk) + 1))
+    for answer in (declared, chunked):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 "), head
+        assert json.loads(body)["error"]["type"] == "request_too_large"
+    assert upstream.request_count == before  # nothing went upstream
+    fams = scrape(proxy)
+    assert counter(fams, "llm_errors", error_type="invalid_request", app_id="t-413", model="unknown") == 2
+    assert sample_sum(fams["llm_active_requests"], model="unknown") == 0
+    # a body just under the limit goes through
+    filler = "w " * ((MAX_REQUEST_BYTES - 200) // 2)
+    response = call(proxy, "t-413-ok", {"model": "gpt-4o", "messages": [{"role": "user", "content": filler}]})
+    assert response.status_code == 200 and upstream.request_count == before + 1
+
+
 # -- labels, trace context, secrets, the one upstream -------------------------------------------
 
 
@@ -491,8 +689,15 @@ class _NullRecorder:
         pass
 
 
-@pytest.mark.parametrize("split", [1, 7, 64, 100_000])
-def test_sse_meter_reads_events_split_anywhere(split: int) -> None:
+def null_tracker() -> CallTracker:
+    return CallTracker(_NullRecorder(), provider="p", model="m", app_id="a", department="d")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("split", [1, 2, 7, 64, 100_000])
+def test_sse_meter_reads_events_split_anywhere(split: int, newline: bytes) -> None:
+    """LF, CRLF and a lone CR all end a line (the SSE spec), wherever the network splits them,
+    a CRLF split between its CR and its LF included."""
     events = [
         {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
         {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]},
@@ -500,24 +705,123 @@ def test_sse_meter_reads_events_split_anywhere(split: int) -> None:
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "model": "m-2024"},
         {"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 2}},
     ]
-    stream = b"data: not json\n\n" + b"".join(b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in events)
-    stream += b": keep-alive comment\n\nevent: ping\ndata: {}\n\ndata: [DONE]\n\n"
-    tracker = CallTracker(_NullRecorder(), provider="p", model="m", app_id="a", department="d")  # type: ignore[arg-type]
+    two = newline * 2
+    stream = b"data: not json" + two + b"".join(b"data: " + json.dumps(e).encode() + two for e in events)
+    stream += b": keep-alive comment" + two + b"event: ping" + newline + b"data: {}" + two + b"data: [DONE]" + two
+    tracker = null_tracker()
     meter = SSEMeter(tracker)
     for start in range(0, len(stream), split):
         meter.feed(stream[start:start + split])
     meter.close()
-    assert meter.done and meter.malformed == 1
+    assert meter.done and meter.malformed == 1 and meter.events == 6
     assert tracker.ttft_s is not None
     assert (tracker.input_tokens, tracker.output_tokens, tracker.finish_reason) == (11, 2, "stop")
 
 
+def test_sse_meter_multi_line_data_with_mixed_line_endings() -> None:
+    tracker = null_tracker()
+    meter = SSEMeter(tracker)
+    meter.feed(b'data: {"choices": [],\r\ndata: "usage": {"prompt_tokens": 4,\rdata:"completion_tokens": 1}}\r')
+    meter.feed(b"\n\r\n")  # the CRLF ending the last line, split after its CR, then the blank line
+    assert (meter.events, meter.malformed) == (1, 0)
+    assert (tracker.input_tokens, tracker.output_tokens) == (4, 1)
+
+
+@pytest.mark.parametrize("piece", [b"data: " + b"x" * 1000 + b"\n", b"y" * 4096])  # data lines; one endless line
+def test_sse_meter_holds_at_most_one_event_limit(piece: bytes) -> None:
+    """A stream that never completes an event: what the meter holds stays under the limit, and
+    once past it the meter stops reading that stream (later events are not metered)."""
+    tracker = null_tracker()
+    meter = SSEMeter(tracker, max_event_bytes=64 * 1024)
+    for _ in range(1000):  # ~1-4 MiB
+        meter.feed(piece * 4)
+        assert sum(map(len, meter._data)) + len(meter._pending) <= 64 * 1024
+    assert meter.overflowed
+    meter.feed(b'\n\ndata: {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 9}}\n\n')
+    meter.close()
+    assert (tracker.input_tokens, tracker.output_tokens) == (0, 0)
+    assert not meter._data and not meter._pending
+    assert SSEMeter(tracker).max_event_bytes == MAX_EVENT_BYTES == 1024 * 1024
+
+
+@pytest.mark.parametrize("body", [
+    *ODD_BODIES.values(),
+    b'{"choices": 5}', b'{"choices": "abc"}', b'{"choices": [{"delta": 5, "text": []}]}', b'{"usage": 7}',
+    b'{"usage": {"prompt_tokens": Infinity, "completion_tokens": -Infinity}}', b'{"usage": {"input_tokens": "1e999"}}',
+    b'{"usage": {"prompt_tokens": "12", "completion_tokens": 3.0}}', b'{"usage": {"prompt_tokens": true}}',
+    b'{"model": 5, "choices": [{"finish_reason": 5}]}',
+])
+def test_odd_json_is_read_without_raising(body: bytes) -> None:
+    tracker = null_tracker()
+    try:
+        parsed = json.loads(body)
+    except RecursionError:  # deeper than the parser goes: the SSE meter counts it as malformed
+        parsed = None
+    tracker.observe_chunk(parsed)
+    tracker.observe_response(parsed)
+    meter = SSEMeter(tracker)
+    meter.feed(b"data: " + body + b"\n\n")
+    meter.close()
+    assert meter.events + meter.malformed == 1
+    assert 0 <= tracker.input_tokens <= extract.MAX_TOKENS and 0 <= tracker.output_tokens <= extract.MAX_TOKENS
+    assert tracker.finish_reason is None or isinstance(tracker.finish_reason, str)
+    assert tracker.response_model is None or isinstance(tracker.response_model, str)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (12, 12), (12.0, 12), ("12", 12), (0, 0), (None, None), (True, None), (-1, None), (float("nan"), None),
+    (float("inf"), None), (10 ** 400, None), ("1e400", None), ("x", None), ([1], None), ({"a": 1}, None),
+])
+def test_token_count(value: object, expected: int | None) -> None:
+    assert extract.token_count(value) == expected
+
+
+def test_ask_for_stream_usage_is_shared_by_proxy_and_client() -> None:
+    class NotGiven:  # the OpenAI SDK's "argument left out" sentinel is falsy
+        def __bool__(self) -> bool:
+            return False
+
+    for options, expected in [(None, {"include_usage": True}), (NotGiven(), {"include_usage": True}),
+                              ({"x": 1}, {"x": 1, "include_usage": True})]:
+        params = {"stream_options": options}
+        assert extract.ask_for_stream_usage(params) and params["stream_options"] == expected
+    caller_options = {"x": 1}
+    extract.ask_for_stream_usage({"stream_options": caller_options})
+    assert caller_options == {"x": 1}  # the caller's dict is not modified
+    for options in ({"include_usage": False}, {"include_usage": True}, "bogus", 0):
+        params = {"stream_options": options}
+        assert not extract.ask_for_stream_usage(params) and params == {"stream_options": options}
+    params: dict = {}
+    assert extract.ask_for_stream_usage(params) and params == {"stream_options": {"include_usage": True}}
+
+
+def test_request_size_limit_setting() -> None:
+    assert ProxyConfig("http://u/v1").max_request_bytes == DEFAULT_MAX_REQUEST_BYTES == 16 * 1024 * 1024
+    assert parse_settings([], {"LLM_EXPORTER_MAX_REQUEST_BYTES": "2048"}).max_request_bytes == 2048
+    assert parse_settings(["--max-request-bytes", "10"]).max_request_bytes == 10
+    assert Settings().max_request_bytes == DEFAULT_MAX_REQUEST_BYTES
+    for bad in ("0", "-5", "lots"):
+        with pytest.raises(SystemExit):
+            parse_settings(["--max-request-bytes", bad])
+
+
 @pytest.mark.parametrize("url", ["api.openai.com/v1", "ftp://x/v1", "https://key:secret@api.openai.com/v1",
-                                 "https://api.openai.com/v1?x=1"])
+                                 "https://api.openai.com/v1?x=1", "https://:pw@api.openai.com/v1",
+                                 "https://api.openai.com/v1#frag", "http://vllm:99999/v1", "http://vllm:port/v1",
+                                 "http:///v1"])
 def test_bad_upstream_url_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """One check, the proxy's: what the settings parser accepts the proxy accepts, and the reverse."""
     with pytest.raises(SystemExit):
         parse_settings(["--mode", "proxy", "--upstream-url", url], environ={})
     assert "--upstream-url" in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        validate_upstream(url)
+
+
+@pytest.mark.parametrize("url", ["http://vllm:8000/v1", "https://api.openai.com/v1/", "http://[::1]:8000/v1"])
+def test_good_upstream_url_is_accepted(url: str) -> None:
+    assert parse_settings(["--mode", "proxy", "--upstream-url", url], environ={}).upstream_url == url
+    assert validate_upstream(url) == url.rstrip("/")
 
 
 def test_proxy_mode_needs_an_upstream() -> None:

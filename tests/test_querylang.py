@@ -16,14 +16,14 @@ from functools import cache
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
 from llm_exporter.config import load_budgets, load_pricing
 from llm_exporter.mock.simulator import Simulator
 from llm_exporter.recorder import Recorder
 from llm_exporter.telemetry import calllog, otlp_logs, spans
 from llm_exporter.telemetry.config import DEFAULT_SERVICE_NAME
 from llm_exporter.telemetry.pipeline import build_resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
 from tests.support import dashboards as ds
 from tests.support.processes import CONFIG_DIR
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import yaml
+
 from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.settings import build_parser
 

@@ -6,13 +6,13 @@ import logging
 import math
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
 from llm_exporter import recorder as recorder_module
 from llm_exporter.config import Budgets, DepartmentBudget, ModelPrice, Pricing
 from llm_exporter.labels import LabelGuard, sanitise
 from llm_exporter.recorder import LLMCall, Recorder
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
-
 from tests.support.metrics_text import families, histogram_series, sample_sum
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from llm_exporter.telemetry.redact import digest, luhn_valid, preview, redact
 
 # (text, the secret that must disappear, the kind named in its marker)

@@ -13,11 +13,11 @@ from statistics import mean
 
 import pytest
 from fastapi.testclient import TestClient
+
 from llm_exporter.app import create_app
 from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.runtime import build_runtime
 from llm_exporter.settings import Settings
-
 from tests.support.metrics_text import families, histogram_series, quantile, sample_sum
 from tests.support.processes import CONFIG_DIR
 

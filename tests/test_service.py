@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import requests
+
 from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.settings import parse_settings
-
 from tests.support.processes import CONFIG_DIR, run_exporter
 
 

@@ -7,7 +7,7 @@ import sys
 from tests.support.processes import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import stack_env  # noqa: E402
+import stack_env
 
 
 def test_dotenv_is_read_like_compose(tmp_path, monkeypatch) -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from llm_exporter.config import load_budgets, load_pricing
 from llm_exporter.recorder import LLMCall, Recorder
 from llm_exporter.telemetry.config import TelemetryConfig
 from llm_exporter.telemetry.otlp_logs import OtlpLogHandler
 from llm_exporter.telemetry.pipeline import Telemetry
-
 from tests.support.metrics_text import families, sample_sum
 from tests.support.otlp import HangingServer, OtlpReceiver
 from tests.support.processes import CONFIG_DIR, Running, free_port, run_exporter, wait_for

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from llm_exporter.recorder import LLMCall, Recorder
 from llm_exporter.telemetry.context import mint_trace_context, parse_traceparent
 from llm_exporter.telemetry.pipeline import build_resource
 from llm_exporter.telemetry.sampling import TracePolicy
-
 from tests.support.otlp import OtlpReceiver, Span, traces_by_id
 from tests.support.processes import Running, run_exporter, stop, wait_for
 
@@ -204,9 +204,10 @@ def test_policy_ratio_is_deterministic_and_proportional() -> None:
 
 def test_spans_continue_a_callers_trace() -> None:
     """A call made under a caller's traceparent: the LLM span's parent is the caller's span, no root."""
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
     from llm_exporter.config import Budgets, Pricing
     from llm_exporter.telemetry.spans import build_spans
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
     recorder = Recorder(Pricing({}), Budgets({}), mode="proxy", version="t")
     recorder.trace_policy = TracePolicy(1.0, 10)

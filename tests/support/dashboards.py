@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from llm_exporter import contract
 
 REPO = Path(__file__).resolve().parents[2]

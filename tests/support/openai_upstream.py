@@ -18,6 +18,11 @@ It speaks the wire format of POST /v1/chat/completions, /v1/completions and /v1/
     stream-error    a stream carrying an {"error": ...} event after the first token
     gated-stream    sends the role chunk and the first token, then waits for `release()` (so a
                     test can prove the first token reached it before the upstream went on)
+    odd-*           structurally odd but parseable JSON (see ODD_BODIES): `choices` a number,
+                    `usage` a string, token counts of Infinity or 1e400, nesting 20,000 and 100,000 deep;
+                    as the whole body, or with `stream` as the first and the last-but-one event
+    sse-cr          a normal stream whose lines end in a lone CR (sse-crlf: in CRLF)
+    sse-unbroken    a stream that sends 2 MiB of data lines with no blank line, then a normal stream
 
 Any other model succeeds: `max_tokens` output tokens (default 5), one token per stream chunk
 with `chunk_delay_s` between chunks. Every request is kept (`requests`), with the exact body
@@ -32,6 +37,7 @@ import json
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -73,6 +79,21 @@ def prompt_tokens(payload: dict[str, Any]) -> int:
 def _error_body(message: str, kind: str, code: str | None, param: str | None = None) -> bytes:
     return json.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}}).encode()
 
+
+_DEEP = 100_000
+ODD_BODIES = {
+    "odd-choices": b'{"id":"x","choices":5,"usage":{"prompt_tokens":3,"completion_tokens":2}}',
+    "odd-choice-items": b'{"id":"x","choices":[5,"a",null,{"delta":7,"message":[],"finish_reason":{"x":1}}]}',
+    "odd-usage": b'{"id":"x","choices":[],"usage":"x","model":{"name":1}}',
+    "odd-infinity": b'{"id":"x","choices":[],"usage":{"prompt_tokens":Infinity,"completion_tokens":NaN}}',
+    "odd-huge": b'{"id":"x","choices":[],"usage":{"prompt_tokens":1e400,"completion_tokens":-1e400}}',
+    "odd-bigint": b'{"id":"x","choices":[],"usage":{"prompt_tokens":' + b"9" * 400 + b',"completion_tokens":4}}',
+    # over 64 KiB (the proxy reads only the trailing usage of a body that large) and under
+    "odd-nesting": b'{"id":"x","choices":' + b"[" * _DEEP + b"]" * _DEEP + b',"usage":{"prompt_tokens":1}}',
+    "odd-nesting-small": b'{"id":"x","choices":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+}
+SSE_LINE_ENDINGS = {"sse-cr": "\r", "sse-crlf": "\r\n"}
+UNBROKEN_BYTES = 2 * 1024 * 1024
 
 ERRORS = {
     "fail-429": (429, _error_body("Rate limit reached for requests", "requests", "rate_limit_exceeded")),
@@ -123,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.loads(exchange.body)
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
-        except ValueError:
+        except (ValueError, RecursionError):
             self._send(400, _error_body("We could not parse the JSON body of your request.",
                                         "invalid_request_error", None), exchange)
             return
@@ -134,6 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, error, exchange, extra)
         elif model == "malformed":
             self._send(200, b'{"id": "chatcmpl-1", "choices": [ this is not json', exchange)
+        elif model in ODD_BODIES and payload.get("stream") is not True:
+            self._send(200, ODD_BODIES[model], exchange)
         elif model == "hang":
             self._wait(exchange, threading.Event())
             self.close_connection = True
@@ -248,6 +271,11 @@ class _Handler(BaseHTTPRequestHandler):
         if model == "stream-error":
             events[2:] = [{"error": {"message": "The server had an error while processing your request.",
                                      "type": "server_error", "code": None}}, "[DONE]"]
+        if model in ODD_BODIES:
+            odd = ODD_BODIES[model].decode()
+            events.insert(0, odd)
+            events.insert(len(events) - 1, odd)
+        newline = SSE_LINE_ENDINGS.get(str(model), "\n")
 
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
@@ -256,6 +284,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-request-id", f"req-{self.server.count}")
         exchange.status = 200
         self.end_headers()
+        if model == "sse-unbroken":  # one "event" that never ends, sent in 64 KiB pieces
+            line = b"data: " + b"x" * 1018 + b"\n"
+            piece = line * 64
+            for _ in range(UNBROKEN_BYTES // len(piece)):
+                exchange.response_body += piece
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
         delay = self.server.chunk_delay_s
         for number, event in enumerate(events):
             if number and delay:
@@ -271,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             data = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
-            chunk = f"data: {data}\n\n".encode()
+            chunk = f"data: {data}{newline}{newline}".encode()
             exchange.response_body += chunk
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.flush()
@@ -293,6 +328,11 @@ class _Server(ThreadingHTTPServer):
         self.count = 0
         self.gate = threading.Event()
         self._lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that hung up or reset (tests do that on purpose): nothing to report
+        super().handle_error(request, client_address)
 
     def record(self, exchange: Exchange) -> None:
         with self._lock:
@@ -359,8 +399,6 @@ class OpenAIUpstream:
 
 
 if __name__ == "__main__":  # python -m tests.support.openai_upstream: serve until interrupted
-    import sys
-
     delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     with OpenAIUpstream(chunk_delay_s=delay, keep_requests=False) as upstream:
         print(upstream.url, flush=True)

@@ -2,8 +2,9 @@
 
 Same contract as the mock GPUs: one reading per GPU with labels gpu (index), uuid and gpu_name;
 a GPU in MIG mode also yields one reading per MIG device, labelled gpu="<index>/mig<GPU instance
-id>" with the MIG device's own uuid and name (NVML gives MIG devices memory figures; utilisation,
-power and temperature stay on the parent GPU).
+id>" with the MIG device's own uuid and name. Memory is reported on the MIG devices only (each its
+slice; the parent's figure would count the same bytes twice in a sum); utilisation, power and
+temperature stay on the parent GPU, where NVML reports them.
 
 Failure handling, from the smallest to the largest:
 - one field of one device fails (not supported, GPU busy, ...): that field is left out of the
@@ -140,13 +141,16 @@ class NvmlGPUSource(GPUSource):
 
     def _read_gpu(self, handle: Any, index: str) -> list[GPUReading]:
         nvml = self._nvml
-        readings = [self._reading(handle, index, whole_gpu=True)]
         try:
             current, _pending = nvml.nvmlDeviceGetMigMode(handle)
         except Exception:  # not MIG-capable (NotSupported) or no answer: read as a whole GPU
-            return readings
+            current = None
         if current != nvml.NVML_DEVICE_MIG_ENABLE:
-            return readings
+            return [self._reading(handle, index, whole_gpu=True)]
+        # A MIG-enabled GPU: its memory is the sum of its MIG devices' slices, so it is reported on
+        # the MIG devices only (sum(llm_gpu_memory_*_bytes) counts every byte once); utilisation,
+        # power and temperature stay on the parent, the only place NVML reports them.
+        readings = [self._reading(handle, index, whole_gpu=True, memory=False)]
         try:
             slots = nvml.nvmlDeviceGetMaxMigDeviceCount(handle)
         except Exception as exc:
@@ -164,11 +168,11 @@ class NvmlGPUSource(GPUSource):
             readings.append(self._reading(mig, f"{index}/mig{instance}", whole_gpu=False))
         return readings
 
-    def _reading(self, handle: Any, label: str, *, whole_gpu: bool) -> GPUReading:
+    def _reading(self, handle: Any, label: str, *, whole_gpu: bool, memory: bool = True) -> GPUReading:
         nvml = self._nvml
         uuid = self._field(label, "uuid", lambda: _text(nvml.nvmlDeviceGetUUID(handle)))
         name = self._field(label, "name", lambda: _text(nvml.nvmlDeviceGetName(handle)))
-        memory = self._field(label, "memory", lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+        info = self._field(label, "memory", lambda: nvml.nvmlDeviceGetMemoryInfo(handle)) if memory else None
         utilization = power = temperature = None
         if whole_gpu:
             utilization = self._field(label, "utilization",
@@ -182,8 +186,8 @@ class NvmlGPUSource(GPUSource):
             uuid=uuid or "unknown",
             name=name or "unknown",
             utilization_ratio=utilization,
-            memory_used_bytes=None if memory is None else float(memory.used),
-            memory_total_bytes=None if memory is None else float(memory.total),
+            memory_used_bytes=None if info is None else float(info.used),
+            memory_total_bytes=None if info is None else float(info.total),
             power_watts=power,
             temperature_celsius=temperature,
         )

@@ -10,9 +10,9 @@ from prometheus_client import CollectorRegistry
 from . import __version__
 from .alert_webhook import NotificationLog
 from .config import load_budgets, load_pricing
+from .labels import LabelGuard
 from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
-from .labels import LabelGuard
 from .recorder import Recorder
 from .settings import Settings
 from .telemetry.pipeline import Telemetry
@@ -67,6 +67,6 @@ def _wire_real_or_proxy(settings: Settings, recorder: Recorder) -> Any:
         return ProxyService(recorder, ProxyConfig(
             upstream_url=settings.upstream_url, provider=settings.provider,
             default_app_id=settings.default_app_id, default_department=settings.default_department,
-            timeout_s=settings.upstream_timeout,
+            timeout_s=settings.upstream_timeout, max_request_bytes=settings.max_request_bytes,
         ))
     return None

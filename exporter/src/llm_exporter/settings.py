@@ -41,6 +41,7 @@ class Settings:
     upstream_timeout: float = 300.0  # seconds without a byte from the upstream before a call times out
     label_bounds: tuple[tuple[str, int], ...] = ()  # overrides of labels.DEFAULT_BOUNDS
     max_label_sets: int = DEFAULT_MAX_LABEL_SETS
+    max_request_bytes: int = 16 * 1024 * 1024  # proxy mode: larger request bodies get a 413
 
 
 def _label_bounds(text: str) -> tuple[tuple[str, int], ...]:
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct values kept per label before 'other', e.g. app_id=200,model=100")
     parser.add_argument("--max-label-sets", type=_positive_int, default=defaults.max_label_sets,
                         help="distinct (provider, model, app_id, department) label sets before 'other'")
+    parser.add_argument("--max-request-bytes", type=_positive_int, default=defaults.max_request_bytes,
+                        help="proxy mode: largest request body accepted (bytes); larger ones get a 413")
     parser.add_argument("--env", choices=ENVIRONMENTS, default=defaults.env,
                         help="development logs at debug level, production at info")
     parser.add_argument("--upstream-url", default=defaults.upstream_url,

@@ -6,12 +6,12 @@ the exporter produces, recorded in-process through the same `Recorder`.
 Importing this package starts nothing and needs neither the exporter service nor openai.
 """
 
+from ..telemetry.context import TraceContext, mint_trace_context
 from ._state import configure, get_recorder
 from .errors import classify_exception, classify_http
 from .exposition import metrics_asgi_app, mount_metrics, render_metrics, start_metrics_server
 from .openai_client import instrument_openai
 from .providers import provider_from_url
-from .tracecontext import TraceContext, mint_trace_context
 from .track import track_llm_call
 from .tracker import CallTracker
 

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -19,10 +20,12 @@ log = logging.getLogger("llm_exporter.instrument")
 MODE = "instrument"  # llm_exporter_info{mode="instrument"} tells a service's own /metrics apart
 DEFAULT_APP_ID = "unknown"
 DEFAULT_DEPARTMENT = "unknown"
+_SHUTDOWN_S = 2.0  # for flushing what a replaced telemetry pipeline still holds, at most
 
 _lock = threading.Lock()
 _first_use = threading.Lock()
 _recorder: Recorder | None = None
+_telemetry: Any = None  # the telemetry pipeline (llm_exporter.telemetry.pipeline.Telemetry) of _recorder
 _defaults = {"app_id": DEFAULT_APP_ID, "department": DEFAULT_DEPARTMENT}
 
 
@@ -52,16 +55,20 @@ def configure(
     app_id/department default to $LLM_EXPORTER_DEFAULT_APP_ID / $LLM_EXPORTER_DEFAULT_DEPARTMENT,
     then "unknown". The recorder is registered with `registry` (prometheus_client's default, so an
     existing `start_http_server`/`make_asgi_app` exposes it too); pass None to register nowhere.
+    Replacing the recorder shuts down the telemetry pipeline of the one it replaces.
     """
-    global _recorder
+    global _recorder, _telemetry
     with _lock:
         _defaults["app_id"] = app_id or os.environ.get("LLM_EXPORTER_DEFAULT_APP_ID") or DEFAULT_APP_ID
         _defaults["department"] = (department or os.environ.get("LLM_EXPORTER_DEFAULT_DEPARTMENT")
                                    or DEFAULT_DEPARTMENT)
+        previous_telemetry = None
+        if recorder is not _recorder:
+            previous_telemetry, _telemetry = _telemetry, None
         if recorder is None:
             recorder = Recorder(_pricing(pricing_file), Budgets(departments={}), mode=MODE, version=__version__)
             if telemetry:
-                _attach_telemetry(recorder)
+                _telemetry = _attach_telemetry(recorder)
         if _recorder is not None and _recorder is not recorder and registry is not None:
             with contextlib.suppress(KeyError):
                 registry.unregister(_recorder)
@@ -69,10 +76,12 @@ def configure(
             with contextlib.suppress(ValueError):  # already registered: configure() twice, same recorder
                 registry.register(recorder)
         _recorder = recorder
-        return recorder
+    if previous_telemetry is not None:  # its export threads would otherwise run for the process's life
+        previous_telemetry.shutdown(_SHUTDOWN_S)
+    return recorder
 
 
-def _attach_telemetry(recorder: Recorder) -> None:
+def _attach_telemetry(recorder: Recorder) -> Any:
     """A log line and (with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set) spans for every recorded call:
     the exporter's own telemetry pipeline, configured from the OTEL_* / LLM_EXPORTER_* environment."""
     from ..telemetry.config import log_level
@@ -81,7 +90,7 @@ def _attach_telemetry(recorder: Recorder) -> None:
     package = logging.getLogger("llm_exporter")
     if package.level == logging.NOTSET:  # the service's own logging setup wins when it set a level
         package.setLevel(log_level("production").upper())  # $LLM_EXPORTER_LOG_LEVEL, else info
-    Telemetry.from_env(recorder, mode=MODE).install()
+    return Telemetry.from_env(recorder, mode=MODE).install()
 
 
 def get_recorder() -> Recorder:

@@ -32,7 +32,7 @@ def _error_text(body: Any) -> str:
             body = body[:65536]
         try:
             body = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return bytes(body).decode("utf-8", "replace").lower()
     if isinstance(body, dict):
         error = body.get("error", body)

@@ -2,21 +2,59 @@
 
 Works on parsed JSON (dicts) and on the OpenAI SDK's pydantic objects alike, so the proxy (bytes
 off the wire) and the client wrapper (SDK objects) agree on what a token and a usage block are.
+
+Nothing here raises on a structurally odd response (`"choices": 5`, `"usage": "x"`, a token
+count of `Infinity` or `1e400`): a field of the wrong type is read as absent, a token count that
+is not a finite whole number between 0 and `MAX_TOKENS` as unknown.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+# More tokens than any single call has ever had: a larger count is a bogus value, read as unknown
+# (it would otherwise put an absurd cost on the counters, or overflow the float conversion).
+MAX_TOKENS = 1_000_000_000
+
+_SCALARS = (str, bytes, bytearray, int, float, list, tuple)
 
 
 def field(obj: Any, key: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(key)
+    if obj is None or isinstance(obj, _SCALARS):
+        return None
     return getattr(obj, key, None)
 
 
-def usage_tokens(obj: Any) -> tuple[int, int] | None:
-    """(input, output) tokens from a response or chunk carrying a usage block, else None."""
+def _choices(obj: Any) -> list[Any] | tuple[Any, ...]:
+    choices = field(obj, "choices")
+    return choices if isinstance(choices, (list, tuple)) else ()
+
+
+def token_count(value: Any) -> int | None:
+    """A token count as an int, or None when it is absent or not a plausible count (negative,
+    fractional-infinite, NaN, not a number, or more than MAX_TOKENS)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+    elif not isinstance(value, int):
+        try:
+            value = float(value)  # numeric strings, Decimal, numpy scalars
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if not math.isfinite(value):
+            return None
+    count = int(value)
+    return count if 0 <= count <= MAX_TOKENS else None
+
+
+def usage_tokens(obj: Any) -> tuple[int | None, int | None] | None:
+    """(input, output) tokens from a response or chunk carrying a usage block, else None; a count
+    that is missing or not plausible is None (unknown), so it does not overwrite a known one."""
     usage = field(obj, "usage")
     if usage is None:
         return None
@@ -28,14 +66,7 @@ def usage_tokens(obj: Any) -> tuple[int, int] | None:
         completion = field(usage, "output_tokens")
     if prompt is None and completion is None:
         return None
-    return _int(prompt), _int(completion)
-
-
-def _int(value: Any) -> int:
-    try:
-        return max(int(value or 0), 0)
-    except (TypeError, ValueError):
-        return 0
+    return token_count(prompt), token_count(completion)
 
 
 _DELTA_KEYS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "audio")
@@ -43,7 +74,7 @@ _DELTA_KEYS = ("content", "tool_calls", "function_call", "refusal", "reasoning_c
 
 def has_token(chunk: Any) -> bool:
     """True when a stream chunk carries generated output (content, tool call, refusal, reasoning)."""
-    for choice in field(chunk, "choices") or ():
+    for choice in _choices(chunk):
         if field(choice, "text"):  # legacy completions
             return True
         delta = field(choice, "delta")
@@ -54,13 +85,33 @@ def has_token(chunk: Any) -> bool:
 
 def finish_reason(obj: Any) -> str | None:
     """The first choice's finish reason in a response or chunk, if it has one."""
-    for choice in field(obj, "choices") or ():
+    for choice in _choices(obj):
         reason = field(choice, "finish_reason")
-        if reason:
-            return str(reason)
+        if reason and isinstance(reason, str):
+            return reason[:64]
     return None
 
 
 def response_model(obj: Any) -> str | None:
     model = field(obj, "model")
-    return str(model) if model else None
+    return model[:256] if isinstance(model, str) and model else None
+
+
+def ask_for_stream_usage(params: dict[str, Any]) -> bool:
+    """For a streamed request: ask for the final usage chunk (`stream_options.include_usage`)
+    unless the caller already said either way. `params` is the request's JSON object (proxy) or
+    the SDK call's keyword arguments (client wrapper); a caller's `stream_options` dict is
+    replaced by a copy, never modified. True when `params` was changed.
+
+    A `stream_options` that is neither absent/None (nor the SDK's NOT_GIVEN) nor an object is
+    left for the upstream to reject."""
+    options = params.get("stream_options")
+    if isinstance(options, dict):
+        if "include_usage" in options:
+            return False
+        params["stream_options"] = {**options, "include_usage": True}
+        return True
+    if options is None or (not options and not isinstance(options, (str, int, float, list))):
+        params["stream_options"] = {"include_usage": True}
+        return True
+    return False

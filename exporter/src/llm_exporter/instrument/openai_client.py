@@ -18,9 +18,10 @@ import inspect
 from typing import Any
 
 from ..recorder import Recorder
+from ..telemetry.context import mint_trace_context
 from ._state import default_app_id, default_department, get_recorder
+from .extract import ask_for_stream_usage
 from .providers import provider_from_url
-from .tracecontext import mint_trace_context
 from .tracker import CallTracker
 
 _MARK = "_llm_exporter_instrumented"
@@ -75,15 +76,7 @@ class _Settings:
         """A tracker for this call; rewrites kwargs (traceparent, include_usage). Returns
         (tracker, injected_usage)."""
         stream = kwargs.get("stream") is True
-        injected = False
-        if stream:
-            options = kwargs.get("stream_options")
-            if not isinstance(options, dict):
-                kwargs["stream_options"] = {"include_usage": True}
-                injected = True
-            elif "include_usage" not in options:
-                kwargs["stream_options"] = {**options, "include_usage": True}
-                injected = True
+        injected = stream and ask_for_stream_usage(kwargs)
         trace = mint_trace_context()
         headers = dict(kwargs.get("extra_headers") or {})
         headers.setdefault("traceparent", trace.traceparent)

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 from ..recorder import Recorder
 from ._state import default_app_id, default_department, get_recorder
-from .tracker import CallTracker
+from .tracker import CallTracker, warn_once
 
 F = TypeVar("F", bound=Callable[..., Any])
-UsageFn = Callable[[Any], "tuple[int, int] | None"]
+UsageFn = Callable[[Any], "tuple[int | None, int | None] | None"]  # None: not known
 
 
 class track_llm_call:
@@ -28,7 +28,9 @@ class track_llm_call:
         def ask(prompt): ...
 
     As a decorator every invocation is one call; a return value with an OpenAI-style `usage`
-    (object or dict) is read automatically, or pass `usage=fn(result) -> (input, output)`.
+    (object or dict) is read automatically, or pass `usage=fn(result) -> (input, output)`; a
+    `usage` function that raises is logged once and the call recorded as successful with unknown
+    usage (the result still reaches the caller). `set_usage` never raises either.
     Decorated generators (sync or async) are tracked until exhausted: the first non-empty item
     marks the first token. An exception records the call as failed (error type classified from
     the exception) and propagates unchanged.
@@ -54,6 +56,7 @@ class track_llm_call:
         self.streaming = streaming
         self.usage = usage
         self.recorder = recorder
+        # the trackers of this object's open `with` blocks, innermost first, per thread / task
         self._current: ContextVar[tuple[CallTracker, Any] | None] = ContextVar("llm_call", default=None)
 
     def start(self, *, streaming: bool | None = None) -> CallTracker:
@@ -68,8 +71,7 @@ class track_llm_call:
 
     def __enter__(self) -> CallTracker:
         tracker = self.start()
-        tracker_token = self._current.set((tracker, None))
-        self._current.set((tracker, tracker_token))
+        self._current.set((tracker, self._current.get()))
         return tracker
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -77,8 +79,8 @@ class track_llm_call:
         current = self._current.get()
         if current is None:
             raise RuntimeError("track_llm_call.__exit__ without a matching __enter__")
-        tracker, token = current
-        self._current.reset(token)
+        tracker, outer = current
+        self._current.set(outer)
         tracker.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> CallTracker:
@@ -91,10 +93,20 @@ class track_llm_call:
     # -- decorator -----------------------------------------------------------------------------
 
     def _finish_with(self, tracker: CallTracker, result: Any) -> None:
+        """Usage from the result, then record. The call itself succeeded: a failing `usage=`
+        function (a field the response left out, say) logs one warning per function and leaves
+        the usage unknown; it never fails the call or replaces the caller's result."""
         if self.usage is not None:
-            usage = self.usage(result)
-            if usage is not None:
-                tracker.set_usage(*usage)
+            try:
+                usage = self.usage(result)
+                if usage is not None:
+                    tracker.set_usage(*usage)
+            except Exception as exc:
+                where = getattr(self.usage, "__qualname__", type(self.usage).__qualname__)
+                warn_once(("usage_fn", getattr(self.usage, "__module__", "") or "", where),
+                          "usage function %s failed (%s: %s); calls are recorded with unknown usage",
+                          where, type(exc).__name__, exc, event="llm_usage_fn_failed",
+                          provider=self.provider, model=self.model)
         else:
             tracker.observe_response(result)
         tracker.finish()

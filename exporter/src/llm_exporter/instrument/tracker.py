@@ -8,14 +8,33 @@ use; it marks the call in flight (llm_active_requests) when created and hands on
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from types import TracebackType
 from typing import Any
 
 from ..recorder import LLMCall, RecordedCall, Recorder
+from ..telemetry.context import TraceContext, mint_trace_context
 from . import extract
 from .errors import CONTENT_FILTER, classify_exception
-from .tracecontext import TraceContext, mint_trace_context
+
+log = logging.getLogger("llm_exporter.instrument")
+
+_warned: set[tuple[str, ...]] = set()
+_warned_lock = threading.Lock()
+_MAX_WARNED = 1024  # distinct warnings remembered; past that, new ones are still logged once each at most
+
+
+def warn_once(key: tuple[str, ...], message: str, *args: object, exc_info: bool = False, **extra: object) -> None:
+    """Log a warning the first time `key` is seen in this process (metering problems repeat on
+    every call; one line per cause is enough)."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        if len(_warned) < _MAX_WARNED:
+            _warned.add(key)
+    log.warning(message, *args, exc_info=exc_info, extra=extra)
 
 
 class CallTracker:
@@ -88,29 +107,53 @@ class CallTracker:
         if self.ttft_s is None:
             self.ttft_s = time.perf_counter() - self._start
 
-    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
-        if input_tokens is not None:
-            self.input_tokens = max(int(input_tokens), 0)
-        if output_tokens is not None:
-            self.output_tokens = max(int(output_tokens), 0)
+    def set_usage(self, input_tokens: Any = None, output_tokens: Any = None) -> None:
+        """Token counts of the call. Never raises: a value that is not a plausible count (NaN,
+        infinite, negative, not a number) leaves that count unknown (0) and logs one warning."""
+        for direction, value in (("input", input_tokens), ("output", output_tokens)):
+            if value is None:
+                continue
+            count = extract.token_count(value)
+            if count is None:
+                warn_once(("set_usage", self.provider, self.model, direction),
+                          "%s token count %r for %s/%s is not a token count; recorded as unknown",
+                          direction, value, self.provider, self.model,
+                          event="llm_usage_invalid", provider=self.provider, model=self.model)
+                continue
+            if direction == "input":
+                self.input_tokens = count
+            else:
+                self.output_tokens = count
 
     def observe_response(self, response: Any) -> None:
         """Take usage, finish reason and response model from an OpenAI-format response (dict or
-        SDK object); a no-op for anything else."""
-        usage = extract.usage_tokens(response)
-        if usage is not None:
-            self.set_usage(*usage)
-        self.finish_reason = extract.finish_reason(response) or self.finish_reason
-        self.response_model = extract.response_model(response) or self.response_model
-        request_id = getattr(response, "_request_id", None)
-        if isinstance(request_id, str):
-            self.request_id = request_id
+        SDK object); a no-op for anything else. Never raises: metering must not break the call."""
+        try:
+            usage = extract.usage_tokens(response)
+            if usage is not None:
+                self.set_usage(*usage)
+            self.finish_reason = extract.finish_reason(response) or self.finish_reason
+            self.response_model = extract.response_model(response) or self.response_model
+            request_id = getattr(response, "_request_id", None)
+            if isinstance(request_id, str):
+                self.request_id = request_id
+        except Exception:  # an SDK-like object whose attributes raise, say
+            self._unreadable(response)
 
     def observe_chunk(self, chunk: Any) -> None:
         """One stream chunk: first token, finish reason, usage (final chunk) and model."""
-        if self.ttft_s is None and extract.has_token(chunk):
-            self.first_token()
+        try:
+            if self.ttft_s is None and extract.has_token(chunk):
+                self.first_token()
+        except Exception:
+            self._unreadable(chunk)
+            return
         self.observe_response(chunk)
+
+    def _unreadable(self, obj: Any) -> None:
+        warn_once(("unreadable", type(obj).__qualname__), "cannot read usage from a %s; the call is "
+                  "recorded with what was read", type(obj).__qualname__, exc_info=True,
+                  event="llm_usage_unreadable", provider=self.provider, model=self.model)
 
     def fail(self, error_type: str) -> None:
         """Mark the call failed with a contract error_type; recorded at `finish()`."""
@@ -137,14 +180,19 @@ class CallTracker:
             extra["parent_span_id"] = self.trace.parent_span_id
             extra["parent_sampled"] = self.trace.sampled
         recorder = self._recorder
-        recorder.call_finished(self.provider, self.model)
-        self.recorded = recorder.record(LLMCall(
-            provider=self.provider, model=self.model, app_id=self.app_id, department=self.department,
-            duration_s=duration, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-            ttft_s=self.ttft_s, error_type=self.error_type, streaming=self.streaming,
-            finish_reason=self.finish_reason, trace_id=self.trace.trace_id, span_id=self.trace.span_id,
-            request_id=self.request_id, operation=self.operation, extra=extra,
-        ))
+        try:  # recording must never fail the call it records
+            recorder.call_finished(self.provider, self.model)
+            self.recorded = recorder.record(LLMCall(
+                provider=self.provider, model=self.model, app_id=self.app_id, department=self.department,
+                duration_s=duration, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                ttft_s=self.ttft_s, error_type=self.error_type, streaming=self.streaming,
+                finish_reason=self.finish_reason, trace_id=self.trace.trace_id, span_id=self.trace.span_id,
+                request_id=self.request_id, operation=self.operation, extra=extra,
+            ))
+        except Exception as exc:
+            warn_once(("record_failed", type(exc).__name__), "recording an LLM call failed (%s); the call "
+                      "itself was not affected", type(exc).__name__, exc_info=True, event="llm_record_failed",
+                      provider=self.provider, model=self.model)
         return self.recorded
 
     def cancel(self) -> RecordedCall | None:

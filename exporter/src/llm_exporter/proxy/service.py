@@ -5,7 +5,19 @@ encoding headers) and the body bytes unchanged; streams are relayed chunk by chu
 What the proxy changes on the way up: `traceparent` (this call's span), `Accept-Encoding:
 identity` (so the body can be metered), and, for a stream that did not ask for usage,
 `stream_options.include_usage = true` (the caller then also receives the final usage chunk).
-A request body that is not JSON is forwarded unchanged and metered with model "unknown".
+A request body that is not JSON is forwarded unchanged and metered with model "unknown"; one
+larger than `max_request_bytes` (16 MiB by default, `--max-request-bytes`) is refused
+with 413 before more than that is read, and never reaches the upstream.
+
+Metering never stands between the caller and the upstream's bytes: a response whose JSON has odd
+types (`"choices": 5`, `"usage": "x"`, a token count of `Infinity`) is relayed unchanged and
+recorded as a success with whatever usage could be read (unreadable counts are unknown, i.e. 0);
+a 2xx body that cannot be parsed at all (not JSON, or nested deeper than the parser goes) is
+relayed unchanged and recorded as error_type "other", finish_reason "malformed_response"; and if
+the metering code itself fails, the bytes still reach the caller, the call is recorded as
+error_type "other" with finish_reason "metering_failed", and one warning is logged
+(`event: proxy_metering_failed`). In every case the call is recorded once and
+llm_active_requests goes back down.
 
 Only `upstream_url` is ever contacted: the target of each route is fixed at start-up, and nothing
 in a request (path, Host, absolute URLs, headers) can change it. Redirects are not followed.
@@ -16,22 +28,24 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
-from ..instrument.errors import OTHER, TIMEOUT, classify_http
+from ..instrument.errors import INVALID_REQUEST, OTHER, TIMEOUT, classify_http
+from ..instrument.extract import ask_for_stream_usage
 from ..instrument.providers import provider_from_url
-from ..instrument.tracecontext import mint_trace_context
-from ..instrument.tracker import CallTracker
+from ..instrument.tracker import CallTracker, warn_once
 from ..recorder import Recorder
+from ..telemetry.context import mint_trace_context
 from .sse import SSEMeter
 
 log = logging.getLogger(__name__)
@@ -52,6 +66,7 @@ _DROP_UP = frozenset(_HOP_BY_HOP | {b"host", b"content-length", b"accept-encodin
                                     APP_ID_HEADER.encode(), DEPARTMENT_HEADER.encode()})
 _DROP_DOWN = frozenset(_HOP_BY_HOP | {b"content-length", b"content-encoding", b"date", b"server"})
 _LARGE_BODY = 64 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 class UpstreamStreamBroken(Exception):
@@ -79,15 +94,23 @@ class ProxyConfig:
     default_department: str = "unknown"
     timeout_s: float = 300.0
     connect_timeout_s: float = 10.0
+    # request bodies above this are refused with 413 (and never read further)
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 def validate_upstream(url: str) -> str:
-    """The base URL without a trailing slash; ValueError unless it is an absolute http(s) URL."""
-    parts = urlsplit(url)
+    """The base URL without a trailing slash; ValueError (saying why) unless it is an absolute
+    http(s) URL with a host and without query, fragment or credentials. The one check of the
+    upstream URL: the settings parser calls it too."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"upstream URL must be an absolute http(s) URL, got {url!r}")
+        raise ValueError(f"{url!r} must be an absolute http(s) URL, e.g. https://api.openai.com/v1")
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("upstream URL must not carry a query, a fragment or credentials")
+        raise ValueError(f"{url!r} must not carry a query, a fragment or credentials")
     return url.rstrip("/")
 
 
@@ -157,7 +180,12 @@ class ProxyService:
 
     async def forward(self, request: Request, target: str, operation: str) -> Response:
         start = time.perf_counter()
-        body = await request.body()
+        try:
+            body = await _read_body(request, self.config.max_request_bytes)
+        except ClientDisconnect:  # the caller gave up while sending: nothing to answer, nothing sent on
+            return Response(status_code=400)
+        if body is None:
+            return self._too_large(request, start, operation)
         model, stream, body = _inspect_body(body, operation)
         trace_header = None
         app_id = department = None
@@ -216,20 +244,52 @@ class ProxyService:
             raise
         finally:
             upstream.release()
-        _meter_body(tracker, upstream.status, content)
+        try:
+            _meter_body(tracker, upstream.status, content)
+        except Exception:
+            _metering_failed(tracker)
         response = Response(content, status_code=upstream.status)
         response.raw_headers = [*down_headers, (b"content-length", str(len(content)).encode())]
         return response
 
+    def _too_large(self, request: Request, start: float, operation: str) -> Response:
+        limit = self.config.max_request_bytes
+        headers = request.headers
+        tracker = CallTracker(
+            self.recorder, provider=self.provider, model="unknown",
+            app_id=headers.get(APP_ID_HEADER) or self.config.default_app_id,
+            department=headers.get(DEPARTMENT_HEADER) or self.config.default_department,
+            operation=operation, trace=mint_trace_context(headers.get("traceparent"), use_current_span=False),
+            start=start,
+        )
+        tracker.finish(INVALID_REQUEST, finish_reason="request_too_large")
+        log.warning("request body over %d bytes refused with 413; it was not sent upstream", limit,
+                    extra={"event": "proxy_request_too_large", "limit_bytes": limit,
+                           "trace_id": tracker.trace_id})
+        response = _proxy_error(413, "request_too_large",
+                                f"the request body is larger than this proxy's limit of {limit} bytes")
+        response.headers["connection"] = "close"  # the rest of the body is not read
+        return response
+
     async def _relay(self, upstream: aiohttp.ClientResponse, tracker: CallTracker) -> AsyncIterator[bytes]:
-        meter = SSEMeter(tracker)
+        meter: SSEMeter | None = SSEMeter(tracker)
         complete = False
         try:
             async for chunk in upstream.content.iter_any():
-                meter.feed(chunk)
+                if meter is not None:
+                    try:
+                        meter.feed(chunk)
+                    except Exception:  # metering stops; the bytes keep flowing
+                        meter = None
+                        _metering_failed(tracker, finish=False)
                 yield chunk
             complete = True
-            meter.close()
+            if meter is not None:
+                try:
+                    meter.close()
+                except Exception:
+                    meter = None
+                    _metering_failed(tracker, finish=False)
             tracker.finish()
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             error_type = TIMEOUT if isinstance(exc, TimeoutError) else OTHER
@@ -245,32 +305,68 @@ class ProxyService:
                 upstream.release()  # the connection goes back to the pool
             else:
                 upstream.close()
-            if meter.malformed:
+            if meter is not None and meter.malformed:
                 log.warning("upstream stream had events that are not JSON",
                             extra={"event": "proxy_malformed_events", "count": meter.malformed,
                                    "trace_id": tracker.trace_id})
+            if meter is not None and meter.overflowed:
+                log.warning("upstream stream had an event over %d bytes; usage was not read from the rest "
+                            "of the stream (its bytes were passed on)", meter.max_event_bytes,
+                            extra={"event": "proxy_event_too_large", "trace_id": tracker.trace_id})
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to be over `limit` bytes (from its
+    Content-Length, or while reading): no more than `limit` bytes (plus one network chunk) are
+    ever held."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        if chunk:
+            chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _inspect_body(body: bytes, operation: str) -> tuple[str, bool, bytes]:
-    """(model, streaming, body to send). The body is rewritten only to ask a stream for usage."""
+    """(model, streaming, body to send). The body is rewritten only to ask a stream for usage;
+    anything that cannot be read (not JSON, not an object, nested too deep) is sent unchanged."""
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return "unknown", False, body
     if not isinstance(payload, dict):
         return "unknown", False, body
     model = payload.get("model")
     model = model if isinstance(model, str) and model else "unknown"
     stream = payload.get("stream") is True
-    if stream and operation != "embeddings":
-        options = payload.get("stream_options")
-        if options is None:
-            payload["stream_options"] = {"include_usage": True}
+    if stream and operation != "embeddings" and ask_for_stream_usage(payload):
+        try:
             body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        elif isinstance(options, dict) and "include_usage" not in options:
-            options["include_usage"] = True
-            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate escape (\ud800) in a string: keep it escaped
+            body = json.dumps(payload, separators=(",", ":")).encode()
+        except (ValueError, RecursionError):  # not expected for what json.loads made; send it as it came
+            pass
     return model, stream, body
+
+
+def _metering_failed(tracker: CallTracker, *, finish: bool = True) -> None:
+    """The metering code failed (a bug, or input it did not foresee): the call is recorded as
+    error_type "other" with finish_reason "metering_failed" (now, or when the stream ends) and
+    the first failure of each kind is logged with its traceback."""
+    error = sys.exc_info()[1]
+    warn_once(("proxy_metering_failed", type(error).__name__), "metering a proxied call failed; its bytes were "
+              "passed on unchanged and it is recorded as error_type other", exc_info=True,
+              event="proxy_metering_failed", trace_id=tracker.trace_id)
+    tracker.fail(OTHER)
+    tracker.finish_reason = "metering_failed"
+    if finish:
+        tracker.finish()
 
 
 def _meter_body(tracker: CallTracker, status: int, content: bytes) -> None:
@@ -294,13 +390,13 @@ def _parse_json(content: bytes) -> dict | None:
             colon = content.find(b":", index + 7)
             try:
                 usage, _ = json.JSONDecoder().raw_decode(content[colon + 1:].decode("utf-8", "replace").lstrip())
-            except ValueError:
+            except (ValueError, RecursionError):
                 usage = None
             if isinstance(usage, dict):
                 return {"usage": usage}
     try:
         parsed = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
 
