@@ -222,3 +222,30 @@ def test_scrapes_format_outside_the_recording_lock(monkeypatch) -> None:
                         lambda self: held.append(recorder._lock.locked()) or original(self))
     scrape(registry)
     assert held and not any(held), "histogram buckets are built after the lock is released"
+
+
+def test_listeners_and_trace_policy_see_the_repaired_numbers() -> None:
+    """With the logs-and-traces pipeline installed (as the service runs), impossible numbers
+    neither crash record() nor reach the log line or the spans."""
+    from llm_exporter.telemetry.config import TelemetryConfig
+    from llm_exporter.telemetry.pipeline import Telemetry
+
+    recorder, registry = make_recorder()
+    Telemetry(recorder, TelemetryConfig.from_env({"LLM_EXPORTER_TRACE_SAMPLE_RATIO": "1"})).install()
+    seen = []
+    recorder.listeners.append(seen.append)
+    recorder.record(call(duration_s="x", input_tokens=-5, ttft_s=None))
+    recorder.record(call(duration_s=-3.0, output_tokens=None, ttft_s=None))
+    assert [(r.call.duration_s, r.call.input_tokens, r.call.output_tokens) for r in seen] == [(0.0, 0, 101),
+                                                                                            (0.0, 1000, 0)]
+    assert sample_sum(scrape(registry)["llm_invalid_values"], "_total") == 4
+
+
+def test_price_lookups_are_remembered_and_bounded(monkeypatch) -> None:
+    from llm_exporter import config
+
+    monkeypatch.setattr(config, "MAX_RESOLVED_MODELS", 3)
+    pricing = Pricing({"gpt-4o": ModelPrice(input=1, output=1)})
+    for name in ("gpt-4o-2024-08-06", "nope", "gpt-4o-2024-08-06", "a", "b", "c", "d"):
+        pricing.price_for(name)
+    assert pricing._resolved == {"gpt-4o-2024-08-06": pricing.prices["gpt-4o"], "nope": None, "a": None}

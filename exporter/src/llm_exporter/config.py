@@ -6,8 +6,7 @@ names the file, the key and the problem instead of falling back to defaults.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+MAX_RESOLVED_MODELS = 4096
 
 
 class ConfigError(Exception):
@@ -55,14 +55,21 @@ class Pricing:
     """Per-model prices. `cost()` returns None for an unknown model: unpriced is not free."""
 
     prices: dict[str, ModelPrice]
+    # model name -> price (or None): the prefix search runs once per name, not once per call
+    _resolved: dict[str, ModelPrice | None] = field(default_factory=dict, repr=False, compare=False)
 
     def price_for(self, model: str) -> ModelPrice | None:
         """Exact name first, then the longest priced prefix followed by '-' (dated snapshots such as
         gpt-4o-2024-08-06 price as gpt-4o)."""
         if model in self.prices:
             return self.prices[model]
+        if model in self._resolved:
+            return self._resolved[model]
         best = max((name for name in self.prices if model.startswith(name + "-")), key=len, default=None)
-        return self.prices[best] if best else None
+        price = self.prices[best] if best else None
+        if len(self._resolved) < MAX_RESOLVED_MODELS:  # callers choose model names: stay bounded
+            self._resolved[model] = price
+        return price
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         price = self.price_for(model)
@@ -111,6 +118,6 @@ def load_pricing(path: Path | str) -> Pricing:
 def load_budgets(path: Path | str) -> Budgets:
     parsed: BudgetsFile = _validate(BudgetsFile, Path(path))
     for name, budget in parsed.departments.items():
-        if budget.monthly < budget.daily or not math.isfinite(budget.monthly):
+        if budget.monthly < budget.daily:
             raise ConfigError(path, f"departments.{name}.monthly", "monthly budget is smaller than the daily budget")
     return Budgets(departments=dict(parsed.departments))

@@ -10,6 +10,7 @@ does all of the exposition (text and OpenMetrics, exemplars included).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import logging
 import math
@@ -265,6 +266,9 @@ class Recorder:
             input_tokens = _tokens(input_tokens, "input_tokens", invalid)
             output_tokens = _tokens(output_tokens, "output_tokens", invalid)
             quality = None if quality is None else _finite(quality, "quality_score", invalid)
+            # the trace policy and the listeners (logs, spans) see the repaired numbers too
+            call = dataclasses.replace(call, duration_s=duration, ttft_s=ttft, input_tokens=input_tokens,
+                                       output_tokens=output_tokens, quality_score=quality)
         tpot = time_per_output_token(duration, ttft, output_tokens, error_type)
         cost = self.pricing.cost(call.model, input_tokens, output_tokens)
         now = time.time()
@@ -470,14 +474,9 @@ class GPUSource:
 def collect_gpus(source: GPUSource) -> Iterator[Metric]:
     readings = source.read()
     yield _filled(contract.GPU_UP, [((), 0 if readings is None else 1)])
-    fields = (
-        (contract.GPU_UTILIZATION, "utilization_ratio"),
-        (contract.GPU_MEMORY_USED, "memory_used_bytes"),
-        (contract.GPU_MEMORY_TOTAL, "memory_total_bytes"),
-        (contract.GPU_POWER, "power_watts"),
-        (contract.GPU_TEMPERATURE, "temperature_celsius"),
-    )
-    for spec, attribute in fields:
+    attributes = ("utilization_ratio", "memory_used_bytes", "memory_total_bytes", "power_watts",
+                  "temperature_celsius")  # GPUReading's fields, in contract.GPU_METRICS order
+    for spec, attribute in zip(contract.GPU_METRICS, attributes, strict=True):
         family = _family(spec)
         for gpu in readings or ():
             value = getattr(gpu, attribute)
