@@ -12,11 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 
 from . import __version__
 from .alert_webhook import WebhookPayload
+from .instrument.exposition import render_metrics
 from .mock.scenarios import SCENARIOS, UnknownScenarioError
 from .runtime import Runtime
 
@@ -61,8 +61,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/metrics")
     def metrics(request: Request) -> Response:
         """Prometheus text by default, OpenMetrics (with exemplars) when the scraper asks for it."""
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(content=encoder(runtime.registry), headers={"Content-Type": content_type})
+        body, content_type = render_metrics(runtime.registry, request.headers.get("accept", ""))
+        return Response(content=body, headers={"Content-Type": content_type})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -62,11 +62,10 @@ def instrument_openai(
 
 
 class _Settings:
-    __slots__ = ("app_id", "client", "department", "provider", "recorder")
+    __slots__ = ("app_id", "department", "provider", "recorder")
 
     def __init__(self, client: Any, app_id: str | None, department: str | None, provider: str | None,
                  recorder: Recorder | None) -> None:
-        self.client = client
         self.app_id = app_id
         self.department = department
         self.provider = provider or provider_from_url(str(getattr(client, "base_url", "")))

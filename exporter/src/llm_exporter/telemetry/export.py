@@ -55,8 +55,6 @@ class BoundedExporter:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._healthy = True
-        self.exported = 0
-        self.dropped = 0
         sdk_logs.install()
         self._thread = threading.Thread(target=self._run, name=f"otlp-{signal}", daemon=True)
         self._thread.start()
@@ -80,9 +78,6 @@ class BoundedExporter:
     def put_many(self, items: Sequence[Any]) -> None:
         for item in items:
             self.put(item)
-
-    def queued(self) -> int:
-        return len(self._queue)
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -116,7 +111,6 @@ class BoundedExporter:
                 log.debug("OTLP %s export raised %s", self.signal, reason)
                 ok = False
         if ok:
-            self.exported += len(batch)
             if not self._healthy:
                 self._healthy = True
                 log.info("telemetry export recovered", extra={"event": "telemetry_export_recovered",
@@ -136,7 +130,6 @@ class BoundedExporter:
         return outcome or sdk_logs.failure_reason(sdk_records)
 
     def _drop(self, count: int) -> None:
-        self.dropped += count
         try:
             self._on_drop(self.signal, count)
         except Exception:  # pragma: no cover - counting must never break the caller
