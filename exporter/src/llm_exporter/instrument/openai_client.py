@@ -143,13 +143,31 @@ def _usage_only(chunk: Any) -> bool:
     return not getattr(chunk, "choices", None) and getattr(chunk, "usage", None) is not None
 
 
-class MeteredStream:
-    """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's."""
+class _StreamWrapper:
+    """What the sync and async wrappers share: the wrapped SDK stream answers everything else,
+    and a stream dropped before its end records the call as cancelled."""
 
     def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
         self._stream = stream
         self._tracker = tracker
         self._hide_usage_chunk = hide_usage_chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __del__(self) -> None:
+        tracker = self.__dict__.get("_tracker")
+        if tracker is not None and not tracker.finished:
+            tracker.cancel()
+
+    def _passes(self, chunk: Any) -> bool:
+        """Feed the chunk to the tracker; False for the usage-only chunk the caller did not ask for."""
+        self._tracker.observe_chunk(chunk)
+        return not (self._hide_usage_chunk and _usage_only(chunk))
+
+
+class MeteredStream(_StreamWrapper):
+    """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's."""
 
     def __iter__(self) -> MeteredStream:
         return self
@@ -165,8 +183,7 @@ class MeteredStream:
             except BaseException as exc:
                 tracker.__exit__(type(exc), exc, exc.__traceback__)
                 raise
-            tracker.observe_chunk(chunk)
-            if not (self._hide_usage_chunk and _usage_only(chunk)):
+            if self._passes(chunk):
                 return chunk
 
     def close(self) -> None:
@@ -181,22 +198,10 @@ class MeteredStream:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        tracker = self.__dict__.get("_tracker")
-        if tracker is not None and not tracker.finished:
-            tracker.cancel()
 
 
-class AsyncMeteredStream:
+class AsyncMeteredStream(_StreamWrapper):
     """An SDK `AsyncStream` that feeds each chunk to its tracker."""
-
-    def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
-        self._stream = stream
-        self._tracker = tracker
-        self._hide_usage_chunk = hide_usage_chunk
 
     def __aiter__(self) -> AsyncMeteredStream:
         return self
@@ -212,8 +217,7 @@ class AsyncMeteredStream:
             except BaseException as exc:
                 tracker.__exit__(type(exc), exc, exc.__traceback__)
                 raise
-            tracker.observe_chunk(chunk)
-            if not (self._hide_usage_chunk and _usage_only(chunk)):
+            if self._passes(chunk):
                 return chunk
 
     async def close(self) -> None:
@@ -228,10 +232,3 @@ class AsyncMeteredStream:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        tracker = self.__dict__.get("_tracker")
-        if tracker is not None and not tracker.finished:
-            tracker.cancel()

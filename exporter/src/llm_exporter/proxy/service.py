@@ -214,12 +214,9 @@ class ProxyService:
         try:
             upstream = await self.session().request("POST", url, data=body, headers=headers,
                                                     allow_redirects=False, compress=None)
-        except TimeoutError:
-            tracker.finish(TIMEOUT)
-            return _proxy_error(504, "upstream_timeout", "the upstream did not answer in time")
-        except (aiohttp.ClientError, OSError) as exc:
-            tracker.finish(OTHER)
-            return _proxy_error(502, "upstream_unavailable", f"the upstream could not be reached: {type(exc).__name__}")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return _upstream_failed(tracker, exc, "the upstream did not answer in time",
+                                    "the upstream could not be reached")
         except BaseException:
             tracker.cancel()
             raise
@@ -233,12 +230,9 @@ class ProxyService:
             return response
         try:
             content = await upstream.read()
-        except TimeoutError:
-            tracker.finish(TIMEOUT)
-            return _proxy_error(504, "upstream_timeout", "the upstream response did not complete in time")
-        except (aiohttp.ClientError, OSError) as exc:
-            tracker.finish(OTHER)
-            return _proxy_error(502, "upstream_unavailable", f"the upstream response broke off: {type(exc).__name__}")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return _upstream_failed(tracker, exc, "the upstream response did not complete in time",
+                                    "the upstream response broke off")
         except BaseException:
             tracker.cancel()
             raise
@@ -399,6 +393,15 @@ def _parse_json(content: bytes) -> dict | None:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def _upstream_failed(tracker: CallTracker, exc: BaseException, timed_out: str, broken: str) -> Response:
+    """Record the call as failed and answer as a gateway does: 504 on a timeout, else 502."""
+    if isinstance(exc, TimeoutError):
+        tracker.finish(TIMEOUT)
+        return _proxy_error(504, "upstream_timeout", timed_out)
+    tracker.finish(OTHER)
+    return _proxy_error(502, "upstream_unavailable", f"{broken}: {type(exc).__name__}")
 
 
 def _proxy_error(status: int, kind: str, message: str) -> Response:

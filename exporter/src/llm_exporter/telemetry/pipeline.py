@@ -18,7 +18,7 @@ from .. import __version__
 from ..recorder import RecordedCall, Recorder
 from . import sdk_logs
 from .calllog import log_call
-from .config import DEFAULT_SERVICE_NAME, TelemetryConfig
+from .config import DEFAULT_SERVICE_NAME, QueueSettings, TelemetryConfig
 from .export import BoundedExporter
 from .otlp_logs import OtlpLogHandler
 from .sampling import TracePolicy
@@ -71,19 +71,11 @@ class Telemetry:
         if config.traces_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            session = sdk_logs.OutcomeSession()
-            exporter = OTLPSpanExporter(endpoint=config.traces_endpoint, timeout=config.traces_queue.timeout_s,
-                                        session=session)
-            self.spans = BoundedExporter("traces", exporter, config.traces_queue, self.recorder.telemetry_dropped,
-                                         endpoint=config.traces_endpoint, outcome=session.take_outcome)
+            self.spans = self._queue("traces", OTLPSpanExporter, config.traces_endpoint, config.traces_queue)
         if config.logs_endpoint:
             from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-            session = sdk_logs.OutcomeSession()
-            exporter = OTLPLogExporter(endpoint=config.logs_endpoint, timeout=config.logs_queue.timeout_s,
-                                       session=session)
-            self.logs = BoundedExporter("logs", exporter, config.logs_queue, self.recorder.telemetry_dropped,
-                                        endpoint=config.logs_endpoint, outcome=session.take_outcome)
+            self.logs = self._queue("logs", OTLPLogExporter, config.logs_endpoint, config.logs_queue)
             package_logger = logging.getLogger(PACKAGE_LOGGER)
             for handler in list(package_logger.handlers):  # one pipeline per process: replace an older one
                 if isinstance(handler, OtlpLogHandler):
@@ -115,6 +107,13 @@ class Telemetry:
                 self.spans.put_many(build_spans(recorded, end_ns, self.resource, self.scope))
         except Exception:  # telemetry must never fail the recording of a call
             log.exception("could not emit telemetry for a call", extra={"event": "telemetry_error"})
+
+    def _queue(self, signal: str, exporter_class: type, endpoint: str, settings: QueueSettings) -> BoundedExporter:
+        """One signal's OTLP/HTTP exporter behind its bounded queue; drops count on the Recorder."""
+        session = sdk_logs.OutcomeSession()
+        exporter = exporter_class(endpoint=endpoint, timeout=settings.timeout_s, session=session)
+        return BoundedExporter(signal, exporter, settings, self.recorder.telemetry_dropped, endpoint=endpoint,
+                               outcome=session.take_outcome)
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Flush what is queued (bounded by `timeout`) and stop the export threads."""
