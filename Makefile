@@ -22,15 +22,16 @@ deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, 
 	scripts/install-node-deps.sh
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
-	$(PY) -m ruff check exporter tests bench scripts grafana
+	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff only
-	$(PY) -m ruff check exporter tests bench scripts grafana
+	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
 
 run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
 	$(VENV)/bin/llm-exporter --mode mock --env development \
-	  --pricing-file exporter/config/pricing.yaml --budgets-file exporter/config/budgets.yaml
+	  --pricing-file exporter/config/pricing.yaml --budgets-file exporter/config/budgets.yaml \
+	  --objectives-file exporter/config/objectives.yaml
 
 check: ## static checks: promtool/amtool (local, or the pinned images through docker)
 	scripts/check.sh

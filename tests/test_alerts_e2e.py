@@ -105,7 +105,7 @@ class Stack(contextlib.ExitStack):
         argv = exporter_command(
             "--mode", "mock", "--host", "127.0.0.1", "--port", str(port), "--mock-rps", MOCK_RPS,
             "--pricing-file", str(CONFIG_DIR / "pricing.yaml"), "--budgets-file", str(CONFIG_DIR / "budgets.yaml"),
-            *args)
+            "--objectives-file", str(CONFIG_DIR / "objectives.yaml"), *args)
         return self.spawn(name, argv, port, {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"})
 
     def prometheus(self, scenario: str, exporter: Proc, alertmanager: Proc, rule_files: list[Path]) -> Proc:

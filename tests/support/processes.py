@@ -99,13 +99,13 @@ def exporter_command(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def run_exporter(*args: str, env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Running]:
-    """The real exporter (`python -m llm_exporter`) with the repository's pricing and budgets."""
+    """The real exporter (`python -m llm_exporter`) with the repository's pricing, budgets and objectives."""
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="exporter-"))
     argv = exporter_command(
         "--host", "127.0.0.1", "--port", str(port),
         "--pricing-file", str(CONFIG_DIR / "pricing.yaml"), "--budgets-file", str(CONFIG_DIR / "budgets.yaml"),
-        *args,
+        "--objectives-file", str(CONFIG_DIR / "objectives.yaml"), *args,
     )
     base_env = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
     with _spawn(argv, "/readyz", port, workdir, {**base_env, **(env or {})}) as running:
