@@ -113,7 +113,7 @@ def _burn_alert(burn: cfg.BurnAlert) -> Alert:
     verb = "Pages" if burn.severity == "critical" else "Tickets"
     target = _objective_text(cfg.AVAILABILITY_OBJECTIVE, "humanizePercentage")
     return Alert(
-        burn.name, "\n        or".join(clauses), burn.severity, for_=burn.for_, family="llm_error_budget_burn",
+        burn.name, "\n        or".join(clauses), burn.severity, family="llm_error_budget_burn",
         summary=f"{APP} burns its error budget on {MODEL} {VALUE_1}x too fast",
         description=f"""
             Calls from {APP} to {PROVIDER}/{MODEL} fail often
@@ -205,7 +205,7 @@ def budgets() -> Group:
               fires_when=f"{cfg.FORECAST_RATE_WINDOW} spend rate × days in the month > "
                          f"{cfg.MONTHLY_FORECAST_MAX:.0%} of the monthly budget"),
         Alert("LLMExpensiveRequest",
-              "sum by (job, provider, model, app_id) (increase(instance:llm_expensive_requests:total[5m])) > 0",
+              f"sum by (job, provider, model, app_id) (increase({rec.EXPENSIVE_REQUESTS}[5m])) > 0",
               "warning",
               summary=f"{APP} made calls to {MODEL} costing more than "
                       f"${cfg.EXPENSIVE_REQUEST_USD:g} each",

@@ -44,14 +44,11 @@ class BurnWindow:
 class BurnAlert:
     name: str
     severity: Severity
-    for_: str
     windows: tuple[BurnWindow, ...]
 
 
-BURN_FAST = BurnAlert("LLMErrorBudgetBurnFast", "critical", "2m",
-                      (BurnWindow("1h", "5m", 14.4), BurnWindow("6h", "30m", 6)))
-BURN_SLOW = BurnAlert("LLMErrorBudgetBurnSlow", "warning", "15m",
-                      (BurnWindow("1d", "2h", 3), BurnWindow("3d", "6h", 1)))
+BURN_FAST = BurnAlert("LLMErrorBudgetBurnFast", "critical", (BurnWindow("1h", "5m", 14.4), BurnWindow("6h", "30m", 6)))
+BURN_SLOW = BurnAlert("LLMErrorBudgetBurnSlow", "warning", (BurnWindow("1d", "2h", 3), BurnWindow("3d", "6h", 1)))
 BURN_ALERTS = (BURN_FAST, BURN_SLOW)
 BURN_MIN_CALLS_PER_S = 1 / 60  # over the long window: at least a call a minute
 
@@ -109,11 +106,13 @@ QUALITY_SCORE_MIN = 3.5
 NEGATIVE_FEEDBACK_MAX = 0.3
 FEEDBACK_MIN_PER_HOUR = 20
 
-# `for:` of every alert (the burn-rate alerts carry theirs above).
+# `for:` of every alert.
 FOR = {
     "TargetDown": "2m",
     "AlertmanagerNotificationsFailing": "10m",
     "LLMErrorRatioHigh": "10m",
+    "LLMErrorBudgetBurnFast": "2m",
+    "LLMErrorBudgetBurnSlow": "15m",
     "LLMLatencyP95High": "10m",
     "LLMTimeToFirstTokenP95High": "10m",
     "LLMTimePerOutputTokenP95High": "10m",

@@ -48,12 +48,12 @@ class Alert:
     fires_when: str
     reads: tuple[str, ...] = ()
     family: str | None = None
-    for_: str | None = None
     comment: str = ""
 
-    def __post_init__(self) -> None:
-        if self.for_ is None and FOR.get(self.name):
-            object.__setattr__(self, "for_", FOR[self.name])
+    @property
+    def for_(self) -> str | None:
+        """How long the condition must hold (prometheus/generator/config.py FOR; None fires at once)."""
+        return FOR[self.name]
 
     @property
     def runbook_url(self) -> str:

@@ -18,7 +18,7 @@ from grafana.generator import uids
 from llm_exporter import contract
 
 from . import alerts, config, groups, rule_files
-from .model import render_rule_file
+from .model import Record, render_rule_file
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "prometheus" / "rules"
@@ -105,6 +105,26 @@ def objectives_table() -> str:
     return "\n".join(lines)
 
 
+def _families(names: list[str]) -> list[str]:
+    """Names that differ only by their window, written once: `a:b:rate{5m,1h}`."""
+    out: dict[str, list[str]] = {}
+    for name in names:
+        match = re.fullmatch(r"(.*:(?:rate|increase))(\d+[smhd])", name)
+        key, window = (match.group(1), match.group(2)) if match else (name, "")
+        out.setdefault(key, []).append(window)
+    return [key + ("{" + ",".join(windows) + "}" if len(windows) > 1 else windows[0]) for key, windows in out.items()]
+
+
+def recording_table() -> str:
+    lines = ["| Group | Series | What |", "|---|---|---|"]
+    for group in groups():
+        records = [rule.name for rule in group.rules if isinstance(rule, Record)]
+        if records:
+            what = " ".join(group.comment.split()).split(". ")[0].rstrip(".")
+            lines.append(f"| `{group.name}` | {', '.join(f'`{n}`' for n in _families(records))} | {_cell(what)} |")
+    return "\n".join(lines)
+
+
 def metrics_table() -> str:
     head = ["Name", "Type", "Unit", "Labels", "Required", "Meaning", "Example query"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -129,6 +149,6 @@ def outputs() -> list[Output]:
     out += _test_files()
     out.append(_doc("README.md", {"alerts": alerts_table(receiver_column=False)}))
     out.append(_doc("docs/alerts.md", {"alerts": alerts_table(receiver_column=True),
-                                       "objectives": objectives_table()}))
+                                       "objectives": objectives_table(), "recording": recording_table()}))
     out.append(_doc("docs/metrics.md", {"metrics": metrics_table()}))
     return out

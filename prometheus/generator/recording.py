@@ -59,6 +59,9 @@ def buckets(spec: contract.MetricSpec) -> str:
     return f"app_model:{spec.name}_bucket:rate5m"
 
 
+EXPENSIVE_REQUESTS = "instance:llm_expensive_requests:total"
+
+
 def expensive_le_matcher() -> str:
     """`le` of the bucket at EXPENSIVE_REQUEST_USD, matched in both spellings."""
     edge = cfg.EXPENSIVE_REQUEST_USD
@@ -91,7 +94,7 @@ def requests() -> Group:
     ]
     return Group("llm-requests", tuple(rules), comment=f"""
         Calls and failed calls per app and model over every window the burn-rate alerts read
-        ({", ".join(cfg.rate_windows())}: Google SRE workbook, ch. 5). Errors are summed before dividing
+        ({", ".join(cfg.rate_windows())}; Google SRE workbook, chapter 5). Errors are summed before dividing
         (never error/error). A pair with no failed call yet has no status="error" series: its error
         rate is 0, not missing. With no traffic at all the ratio is NaN, which never satisfies an
         alert.""")
@@ -188,7 +191,7 @@ def cost() -> Group:
     return Group("llm-cost", (
         Record("department:llm_cost_usd:rate5m", "sum by (department) (rate(llm_cost_usd_total[5m]))"),
         Record("department:llm_cost_usd:increase1d", "sum by (department) (increase(llm_cost_usd_total[1d]))"),
-        Record("instance:llm_expensive_requests:total", f"""
+        Record(EXPENSIVE_REQUESTS, f"""
             llm_request_cost_usd_bucket{{le="+Inf"}}
               - ignoring (le) llm_request_cost_usd_bucket{{{expensive_le_matcher()}}}
             """, f"""
