@@ -12,11 +12,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from llm_exporter.config import load_budgets, load_pricing
 from llm_exporter.mock.dialects import Dialects
 from llm_exporter.mock.dialects.gateway import month_end
+from llm_exporter.mock.dialects.store import Store, le_python
 from llm_exporter.mock.fleet import MODELS
 from llm_exporter.mock.gpus import MockGPUSource
 from llm_exporter.mock.simulator import Simulator
 from llm_exporter.recorder import LLMCall, Recorder
 from llm_exporter.sources import SOURCES, otel_genai, tgi, vllm
+from llm_exporter.sources.docs import generated
 from llm_exporter.sources.otel_genai import otlp_label_name, otlp_metric_name, sdk_label_name, sdk_metric_name
 from tests.support.metrics_text import families, parse_text, sample_sum
 from tests.support.processes import CONFIG_DIR
@@ -359,3 +361,20 @@ def test_bare_counters_keep_their_type_line() -> None:
     assert "# TYPE tgi_request_count counter\n" in text and re.search(r"^tgi_request_count \d", text, re.M)
     assert "untyped" not in text
     assert all(not math.isnan(s.value) for f in parse_text(text) for s in f.samples)
+
+
+def test_docs_tables_are_the_records() -> None:
+    document = (CONFIG_DIR.parents[1] / "docs" / "sources.md").read_text()
+    assert generated() in document, "docs/sources.md is stale: python -m llm_exporter.sources.docs docs/sources.md"
+
+
+def test_a_dialect_cannot_write_what_its_source_does_not_expose() -> None:
+    store = Store(vllm.SOURCE, le_python)
+    with pytest.raises(KeyError, match="no recorded metric"):
+        store.inc("vllm:requests_total", {"model_name": "m", "engine": "0"})
+    with pytest.raises(ValueError, match="takes"):
+        store.inc("vllm:prompt_tokens_total", {"model_name": "m", "engine": "0", "app_id": "a"})
+    with pytest.raises(ValueError, match="takes"):
+        store.inc("vllm:prompt_tokens_total", {"model_name": "m"})
+    store.inc("vllm:prompt_tokens_total", {"model_name": "m", "engine": "0"}, 3)
+    assert store.series_count() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,11 +114,15 @@ class Source:
     notes: tuple[str, ...] = ()
     unconfirmed: tuple[str, ...] = field(default=())  # facts that could not be read in the source itself
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, SourceMetric]:
+        return {metric.name: metric for metric in self.metrics}
+
     def metric(self, name: str) -> SourceMetric:
-        for metric in self.metrics:
-            if metric.name == name:
-                return metric
-        raise KeyError(f"{self.name} {self.version} has no recorded metric {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"{self.name} {self.version} has no recorded metric {name!r}") from None
 
     def by_signal(self, signal: Signal) -> tuple[SourceMetric, ...]:
         return tuple(m for m in self.metrics if m.signal == signal)

@@ -51,7 +51,7 @@ METRICS = (
                  _at(1861), "generation_tokens"),
     SourceMetric("sglang:num_requests_total", "counter", "requests",
                  "Finished requests, aborted ones included.", STREAMING, _at(1941), "requests",
-                 note="observe_one_finished_request (line 2099) runs for every finished request, aborts too "
+                 note="observe_one_finished_request (line 2092) runs for every finished request, aborts too "
                       "(sglang/srt/managers/tokenizer_manager.py:3287)."),
     SourceMetric("sglang:num_aborted_requests_total", "counter", "requests", "Aborted requests.", TOKENIZER,
                  _at(1960), "failures",

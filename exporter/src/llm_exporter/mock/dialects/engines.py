@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...sources import nim, sglang, tgi, vllm
+from ...sources import Source, nim, sglang, tgi, vllm
 from ..fleet import ENGINE
 from .calls import STOPPED, SeenCall
 from .store import Store, le_python, le_rust
@@ -20,13 +20,25 @@ Active = Mapping[tuple[str, str], int]  # calls in flight by (provider, model), 
 
 
 class Engine:
-    """Shared by the engine dialects: the layer they serve and the models they have seen."""
+    """Shared by the engine dialects: the layer they serve, the models they have seen, and the rule
+    that a call the engine never saw (calls.ENGINE_FINISH) is not recorded."""
 
     layer = ENGINE
+    source: Source
+    le = staticmethod(le_python)  # how the source prints bucket edges (le_rust for TGI)
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self) -> None:
+        self.store = Store(self.source, self.le)
         self.models: set[str] = set()
+
+    def observe(self, call: SeenCall) -> None:
+        finish = call.engine_finish()
+        if finish is not None:
+            self.models.add(call.model)
+            self.record(call, finish)
+
+    def record(self, call: SeenCall, finish: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
 
     def running(self, active: Active) -> dict[str, int]:
         """Calls in flight per model this engine has served."""
@@ -43,18 +55,8 @@ class Vllm(Engine):
     source = vllm.SOURCE
     FINISH_REASONS = ("stop", "length", "abort", "error", "repetition")
 
-    def __init__(self) -> None:
-        super().__init__(Store(self.source, le_python))
-
-    def observe(self, call: SeenCall) -> None:
-        finish = call.engine_finish()
-        if finish is None:
-            return
+    def record(self, call: SeenCall, finish: str) -> None:
         s, labels = self.store, {"model_name": call.model, "engine": "0"}
-        if call.model not in self.models:  # vLLM creates every finish reason's series up front
-            self.models.add(call.model)
-            for reason in self.FINISH_REASONS:
-                s.inc("vllm:request_success_total", {**labels, "finished_reason": reason}, 0)
         s.inc("vllm:request_success_total", {**labels, "finished_reason": finish})
         s.inc("vllm:prompt_tokens_total", labels, call.input_tokens)
         s.inc("vllm:generation_tokens_total", labels, call.output_tokens)
@@ -70,6 +72,8 @@ class Vllm(Engine):
     def refresh(self, active: Active) -> None:
         for model, n in self.running(active).items():
             labels = {"model_name": model, "engine": "0"}
+            for reason in self.FINISH_REASONS:  # vLLM creates every finish reason's series up front
+                self.store.inc("vllm:request_success_total", {**labels, "finished_reason": reason}, 0)
             self.store.set("vllm:num_requests_running", labels, n)
             self.store.set("vllm:num_requests_waiting", labels, 0)
 
@@ -79,14 +83,7 @@ class Nim(Engine):
 
     source = nim.SOURCE
 
-    def __init__(self) -> None:
-        super().__init__(Store(self.source, le_python))
-
-    def observe(self, call: SeenCall) -> None:
-        finish = call.engine_finish()
-        if finish is None:
-            return
-        self.models.add(call.model)
+    def record(self, call: SeenCall, finish: str) -> None:
         s, labels = self.store, {"model_name": call.model}
         s.inc("request_success_total" if finish in STOPPED else "request_failure_total", labels)
         s.inc("request_finish_total", {**labels, "finished_reason": finish})
@@ -109,14 +106,7 @@ class Sglang(Engine):
 
     source = sglang.SOURCE
 
-    def __init__(self) -> None:
-        super().__init__(Store(self.source, le_python))
-
-    def observe(self, call: SeenCall) -> None:
-        finish = call.engine_finish()
-        if finish is None:
-            return
-        self.models.add(call.model)
+    def record(self, call: SeenCall, finish: str) -> None:
         s = self.store
         labels = {"model_name": call.model, "engine_type": "unified"}
         streamed = {**labels, "is_streaming": "true" if call.streaming else "false"}
@@ -148,14 +138,9 @@ class Tgi(Engine):
 
     source = tgi.SOURCE
 
-    def __init__(self) -> None:
-        super().__init__(Store(self.source, le_rust))
+    le = staticmethod(le_rust)
 
-    def observe(self, call: SeenCall) -> None:
-        finish = call.engine_finish()
-        if finish is None:
-            return
-        self.models.add(call.model)
+    def record(self, call: SeenCall, finish: str) -> None:
         s = self.store
         s.inc("tgi_request_count", {})
         s.observe("tgi_request_input_length", {}, call.input_tokens)

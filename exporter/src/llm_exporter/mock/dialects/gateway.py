@@ -14,6 +14,7 @@ opentelemetry-instrumentation-openai-v2 (default path), exported by the SDK's Pr
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -40,8 +41,15 @@ LITELLM_FAILURES = {
 UNSET = "None"
 
 
+@functools.lru_cache(maxsize=1024)
 def hashed_key(app_id: str) -> str:
+    """What LiteLLM shows for the app's virtual key: the SHA-256 of a made-up key, never a real one."""
     return hashlib.sha256(f"sk-mock-{app_id}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def deployment_id(model: str) -> str:
+    return hashlib.sha256(f"mock-{model}".encode()).hexdigest()
 
 
 def month_end(now: float) -> float:
@@ -72,7 +80,7 @@ class LiteLLM:
             "hashed_api_key": hashed_key(call.app_id), "api_key_alias": call.app_id,
             "team": call.department, "team_alias": call.department,
             "requested_model": call.model, "model_group": call.model, "model": call.model,
-            "litellm_model_name": call.model, "model_id": hashlib.sha256(f"mock-{call.model}".encode()).hexdigest(),
+            "litellm_model_name": call.model, "model_id": deployment_id(call.model),
             "api_provider": LITELLM_PROVIDERS.get(call.provider, call.provider),
             "api_base": API_BASES.get(call.provider, UNSET),
         }

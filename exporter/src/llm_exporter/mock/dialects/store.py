@@ -20,7 +20,7 @@ from prometheus_client.utils import floatToGoString
 from ...sources import Source, SourceMetric
 
 LabelFormat = Callable[[float], str]
-LabelKey = tuple[tuple[str, str], ...]
+LabelKey = tuple[str | None, ...]  # values in the order of the record's all_labels; None: not set
 
 
 def le_python(bound: float) -> str:
@@ -71,10 +71,11 @@ class Store:
         self._histograms: dict[str, dict[LabelKey, Buckets]] = {}
 
     def _key(self, metric: SourceMetric, labels: Mapping[str, str]) -> LabelKey:
-        keys = set(labels)
-        if not set(metric.labels) <= keys <= set(metric.all_labels):
-            raise ValueError(f"{self.source.name}: {metric.name} takes labels {metric.all_labels}, got {sorted(keys)}")
-        return tuple(sorted(labels.items()))
+        key = tuple(map(labels.get, metric.all_labels))
+        unknown = len(labels) != len(key) - key.count(None)  # a label the record does not list
+        if unknown or None in key[:len(metric.labels)]:
+            raise ValueError(f"{self.source.name}: {metric.name} takes {metric.all_labels}, got {sorted(labels)}")
+        return key
 
     def inc(self, name: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
         series = self._values.setdefault(name, {})
@@ -105,10 +106,10 @@ class Store:
                 yield _scalar(metric, self._values[metric.name])
 
     def _histogram(self, metric: SourceMetric, series: dict[LabelKey, Buckets]) -> Metric:
-        names = _label_names(series)
-        family = HistogramMetricFamily(metric.name, metric.help, labels=names)
+        used = _used(metric, series)
+        family = HistogramMetricFamily(metric.name, metric.help, labels=[metric.all_labels[i] for i in used])
         for key, buckets in series.items():
-            family.add_metric(_values(key, names), buckets.cumulative(self.le), buckets.sum)
+            family.add_metric(_values(key, used), buckets.cumulative(self.le), buckets.sum)
         return family
 
     def render(self) -> bytes:
@@ -128,19 +129,19 @@ class Store:
         return text
 
 
-def _label_names(series: Mapping[LabelKey, object]) -> list[str]:
-    """Every label any series of the family has; a series lacking one shows it empty (as the
-    OpenTelemetry SDK exporter does, and as Prometheus treats an empty label: absent)."""
-    return sorted({name for key in series for name, _ in key})
+def _used(metric: SourceMetric, series: Mapping[LabelKey, object]) -> list[int]:
+    """Positions of the labels any series of the family has; a series lacking one shows it empty (as
+    the OpenTelemetry SDK exporter does, and as Prometheus treats an empty label: absent)."""
+    return [i for i in range(len(metric.all_labels)) if any(key[i] is not None for key in series)]
 
 
-def _values(key: LabelKey, names: list[str]) -> list[str]:
-    labels = dict(key)
-    return [labels.get(name, "") for name in names]
+def _values(key: LabelKey, used: list[int]) -> list[str]:
+    return [key[i] or "" for i in used]
 
 
 def _scalar(metric: SourceMetric, series: dict[LabelKey, float]) -> Metric:
-    names = _label_names(series)
+    used = _used(metric, series)
+    names = [metric.all_labels[i] for i in used]
     if metric.kind == "gauge":
         family: Metric = GaugeMetricFamily(metric.name, metric.help, labels=names)
     elif metric.name.endswith("_total"):
@@ -148,8 +149,8 @@ def _scalar(metric: SourceMetric, series: dict[LabelKey, float]) -> Metric:
     else:  # a bare counter: untyped here, its TYPE line restored by Store.render
         family = Metric(metric.name, metric.help, "unknown")
         for key, value in series.items():
-            family.add_sample(metric.name, dict(zip(names, _values(key, names), strict=True)), value)
+            family.add_sample(metric.name, dict(zip(names, _values(key, used), strict=True)), value)
         return family
     for key, value in series.items():
-        family.add_metric(_values(key, names), value)  # type: ignore[attr-defined]
+        family.add_metric(_values(key, used), value)  # type: ignore[attr-defined]
     return family
