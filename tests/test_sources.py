@@ -22,6 +22,7 @@ from llm_exporter.sources.docs import generated
 from llm_exporter.sources.otel_genai import otlp_label_name, otlp_metric_name, sdk_label_name, sdk_metric_name
 from tests.support.metrics_text import families, parse_text, sample_sum
 from tests.support.processes import CONFIG_DIR
+from tests.support.source_pages import check_page
 
 NOW = 1_790_000_000.0  # 2026-09-21, a fixed clock for the budget period
 SELF_HOSTED = next(name for name, profile in MODELS.items() if profile.self_hosted)
@@ -168,10 +169,21 @@ def simulate(scenario: str = "error_burst", seconds: float = 60, max_label_sets:
 
 
 @pytest.fixture(scope="module")
-def fleet():
+def fleet_pages():
     _, dialects, contract = simulate()
-    pages = {name: families(dialects.render(name).decode()) for name in dialects.by_name}
-    return contract, pages
+    return contract, {name: dialects.render(name).decode() for name in dialects.by_name}
+
+
+@pytest.fixture(scope="module")
+def fleet(fleet_pages):
+    contract, texts = fleet_pages
+    return contract, {name: families(text) for name, text in texts.items()}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_pages_with_every_kind_of_failure_match_the_records(fleet_pages, name: str) -> None:
+    _, texts = fleet_pages
+    assert check_page(SOURCES[name], texts[name])
 
 
 def contract_sum(contract, family: str, suffix: str = "_total", **match: str) -> float:
