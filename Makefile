@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench bench-proxy smoke demo rules dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy smoke demo rules dashboards k8s clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,16 +17,16 @@ $(VENV)/.installed: exporter/pyproject.toml
 
 venv: $(VENV)/.installed ## create or reuse the virtualenv with the exporter and its test extras
 
-deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, node parsers
+deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, node parsers and CRD schemas
 	scripts/install-deps.sh
 	scripts/install-node-deps.sh
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
-	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
+	$(PY) -m ruff check exporter tests bench scripts grafana prometheus k8s
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff only
-	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
+	$(PY) -m ruff check exporter tests bench scripts grafana prometheus k8s
 
 run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
 	$(VENV)/bin/llm-exporter --mode mock --env development \
@@ -47,6 +47,10 @@ rules: venv ## regenerate prometheus/rules/*.yml, promtool test headers and docs
 
 dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/generator/
 	$(PY) -m grafana.generator
+
+K8S_ARGS ?=
+k8s: venv ## render the Kubernetes bundle for kube-prometheus-stack into build/k8s (`kubectl apply -k build/k8s`)
+	$(PY) -m k8s $(K8S_ARGS)
 
 smoke: venv ## check a running compose stack through its components' APIs
 	SMOKE_STACK=external $(PY) -m pytest tests/smoke -rs -p no:cacheprovider

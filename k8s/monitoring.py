@@ -1,0 +1,53 @@
+"""prometheus-operator objects: what Prometheus scrapes and which rules it evaluates.
+
+A ServiceMonitor per workload scrapes every pod behind its Service (one target per replica; the
+`job` label is the Service name, as the rules and Alertmanager's inhibit rule expect), at the
+interval and timeout of prometheus/prometheus.yml. A PrometheusRule per shipped rule file holds
+its groups unchanged. Both carry the `release` label kube-prometheus-stack selects them by.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from . import sources
+from .settings import BundleSettings
+from .workloads import PORT_NAME, WORKLOADS, Workload, metadata
+
+API_VERSION = "monitoring.coreos.com/v1"
+
+
+def _labels(settings: BundleSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"release": settings.release, **(extra or {})}
+
+
+def service_monitor(workload: Workload, settings: BundleSettings) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION, "kind": "ServiceMonitor",
+        "metadata": metadata(workload.name, settings, _labels(settings, workload.labels())),
+        "spec": {
+            "selector": {"matchLabels": workload.labels()},
+            "namespaceSelector": {"matchNames": [settings.namespace]},
+            "endpoints": [{
+                "port": PORT_NAME,
+                "path": "/metrics",
+                "scheme": "http",
+                "interval": sources.scrape_interval(),
+                "scrapeTimeout": sources.scrape_timeout(),
+            }],
+        },
+    }
+
+
+def service_monitors(settings: BundleSettings) -> list[dict[str, Any]]:
+    return [service_monitor(workload, settings) for workload in WORKLOADS]
+
+
+def prometheus_rules(settings: BundleSettings) -> list[dict[str, Any]]:
+    """One PrometheusRule per shipped rule file, named after it (llm-recording, llm-alerts)."""
+    return [{
+        "apiVersion": API_VERSION, "kind": "PrometheusRule",
+        "metadata": metadata(PurePath(rule_file.name).stem, settings, _labels(settings)),
+        "spec": {"groups": rule_file.groups},
+    } for rule_file in sources.rule_files()]
