@@ -134,11 +134,14 @@ def require_binary(name: str) -> str:
 
 @contextlib.contextmanager
 def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = (),
-                   port: int | None = None) -> Iterator[Running]:
-    """Real Prometheus with `config` (rule_files are copied next to it and referenced by name)."""
+                   port: int | None = None, storage: Path | None = None) -> Iterator[Running]:
+    """Real Prometheus with `config` (rule_files are copied next to it and referenced by name),
+    starting from a copy of the TSDB directory `storage` when given."""
     binary = require_binary("prometheus")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+    if storage is not None:
+        shutil.copytree(storage, workdir / "data")
     names = []
     for path in rule_files:
         shutil.copy(path, workdir / path.name)

@@ -1,0 +1,74 @@
+"""Beyond one machine, statically: the commented remote_write blocks of prometheus/prometheus.yml
+are valid Prometheus configuration once uncommented, the VictoriaMetrics one matches the compose
+profile, and the high-availability settings of docs/scaling.md load in Prometheus.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.support import remote_write
+
+REPO = Path(__file__).resolve().parents[1]
+PROMETHEUS_DIR = REPO / "prometheus"
+STORES = ("VictoriaMetrics", "Grafana Mimir", "Thanos Receive")
+
+
+def promtool_check(config: dict, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`promtool check config` on `config` placed where prometheus.yml lives (rules resolve)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is not installed: run `make deps`")
+    directory = tmp_path / "prometheus"
+    shutil.copytree(PROMETHEUS_DIR, directory)
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return subprocess.run([promtool, "check", "config", str(directory / "prometheus.yml")],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_remote_write_is_off_by_default() -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    assert "remote_write" not in config
+
+
+def test_a_block_for_each_store() -> None:
+    names = list(remote_write.blocks())
+    assert [next(n for n in names if n.startswith(store)) for store in STORES]
+    assert len(names) == len(STORES), names
+
+
+@pytest.mark.parametrize("optional", [False, True], ids=["as written", "optional lines uncommented"])
+@pytest.mark.parametrize("store", STORES)
+def test_each_block_is_valid_once_uncommented(store: str, optional: bool, tmp_path: Path) -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["remote_write"] = remote_write.block(store, optional)
+    result = promtool_check(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_raw_series_only_relabeling_keeps_raw_and_drops_recorded() -> None:
+    """The optional relabeling of the VictoriaMetrics block (for vmalert evaluating the rules):
+    recorded series (level:metric:operations) and alert states are dropped, raw series kept."""
+    relabel = remote_write.block("VictoriaMetrics", optional=True)[0]["write_relabel_configs"]
+    assert [r["action"] for r in relabel] == ["drop"] and relabel[0]["source_labels"] == ["__name__"]
+    pattern = re.compile(f"^(?:{relabel[0]['regex']})$")  # Prometheus anchors relabel regexes
+    for dropped in ("app_model:llm_requests:rate5m", "llm:slo_availability_target", "ALERTS", "ALERTS_FOR_STATE"):
+        assert pattern.match(dropped), dropped
+    for kept in ("llm_requests_total", "llm_request_duration_seconds_bucket", "up", "llm_gpu_utilization_ratio"):
+        assert not pattern.match(kept), kept
+
+
+def test_victoriametrics_block_points_at_the_compose_profile() -> None:
+    url = urlsplit(remote_write.block("VictoriaMetrics")[0]["url"])
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    service = services[url.hostname]
+    assert service["profiles"] == ["victoriametrics"]
+    assert f"-httpListenAddr=:{url.port}" in service["command"]
+    assert url.path == "/api/v1/write"
