@@ -6,8 +6,6 @@ profile, and the high-availability settings of docs/scaling.md load in Prometheu
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,22 +13,11 @@ import pytest
 import yaml
 
 from tests.support import remote_write
+from tests.support.prometheus_config import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "prometheus"
 STORES = ("VictoriaMetrics", "Grafana Mimir", "Thanos Receive")
-
-
-def promtool_check(config: dict, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """`promtool check config` on `config` placed where prometheus.yml lives (rules resolve)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is not installed: run `make deps`")
-    directory = tmp_path / "prometheus"
-    shutil.copytree(PROMETHEUS_DIR, directory)
-    (directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return subprocess.run([promtool, "check", "config", str(directory / "prometheus.yml")],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_remote_write_is_off_by_default() -> None:
@@ -49,7 +36,7 @@ def test_a_block_for_each_store() -> None:
 def test_each_block_is_valid_once_uncommented(store: str, optional: bool, tmp_path: Path) -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["remote_write"] = remote_write.block(store, optional)
-    result = promtool_check(config, tmp_path)
+    result = check_config(config, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -7,7 +7,8 @@ VictoriaMetrics as from Prometheus.
         -> Prometheus "a" and "b" (external label prometheus_replica, 1 s scrapes)
         -> remote_write: the shipped VictoriaMetrics block of prometheus/prometheus.yml, with its
            raw-series-only relabeling (vmalert evaluates the rules, not the Prometheus pair)
-        -> VictoriaMetrics: drops prometheus_replica on ingestion, keeps one sample per second
+        -> VictoriaMetrics: drops prometheus_replica on ingestion (the relabeling docs/scaling.md
+           shows), keeps one sample per second
         <- vmalert: the shipped rule files, recorded series and alert states written back
 
 Prometheus "a" also evaluates the shipped rules on its own TSDB: it is the reference. Both
@@ -42,6 +43,7 @@ from prometheus.generator import config as cfg
 from tests.e2e_support import alerting
 from tests.support import dashboards as ds
 from tests.support import history, promql, remote_write
+from tests.support.doc_blocks import doc_block
 from tests.support.processes import (
     CONFIG_DIR,
     Running,
@@ -54,6 +56,7 @@ from tests.support.victoriametrics import run_victoria_metrics, run_vmalert
 
 pytestmark = pytest.mark.e2e
 
+SCALING_DOC = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
 INTERVAL = "1s"
 JOB = "llm-exporter"
 REPLICA_LABEL = "prometheus_replica"
@@ -159,7 +162,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         exporters = [processes.enter_context(run_exporter("--mode", "mock", "--mock-rps", "20", "--seed", seed))
                      for seed in ("11", "12")]
         victoria_metrics = processes.enter_context(run_victoria_metrics(
-            relabel_config=[{"action": "labeldrop", "regex": REPLICA_LABEL}],
+            relabel_config=doc_block(SCALING_DOC, "victoriametrics-relabel"),
             extra_args=["-dedup.minScrapeInterval=1s", "-search.latencyOffset=1s"]))
         alertmanager = processes.enter_context(run_alertmanager("route: {receiver: 'null'}\n"
                                                                 "receivers: [{name: 'null'}]\n"))

@@ -173,14 +173,16 @@ def run_prometheus_config_dir(config_dir: Path) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def run_alertmanager(config_text: str, port: int | None = None) -> Iterator[Running]:
-    """Real Alertmanager (Debian's prometheus-alertmanager), single node, on loopback."""
+def run_alertmanager(config_text: str, port: int | None = None,
+                     cluster_args: Sequence[str] = ("--cluster.listen-address=",)) -> Iterator[Running]:
+    """Real Alertmanager (Debian's prometheus-alertmanager) on loopback: single node, unless
+    `cluster_args` give it a cluster listener and peers."""
     binary = require_binary("prometheus-alertmanager")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="alertmanager-"))
     (workdir / "alertmanager.yml").write_text(config_text)
     argv = [binary, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+            f"--web.listen-address=127.0.0.1:{port}", *cluster_args]
     with _spawn(argv, "/-/ready", port, workdir) as running:
         yield running
     shutil.rmtree(workdir, ignore_errors=True)
