@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench bench-proxy smoke demo rules dashboards k8s clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-long smoke demo rules dashboards k8s clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,10 @@ bench: venv ## benchmarks; results go in docs/performance.md
 
 bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs litellm in its own venv)
 	$(PY) bench/bench_proxy.py --install-litellm
+
+BENCH_LONG_ARGS ?=
+bench-long: deps ## 30 days backfilled, every dashboard panel timed over 24 h, 7 d, 30 d (about an hour; docs/performance.md)
+	$(PY) bench/bench_long_ranges.py $(BENCH_LONG_ARGS)
 
 rules: venv ## regenerate prometheus/rules/*.yml, promtool test headers and docs tables from prometheus/generator/
 	$(PY) -m prometheus.generator

@@ -134,24 +134,24 @@ def require_binary(name: str) -> str:
 
 @contextlib.contextmanager
 def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = (),
-                   port: int | None = None, storage: Path | None = None) -> Iterator[Running]:
+                   port: int | None = None, storage: Path | None = None,
+                   ready_timeout: float = 30.0) -> Iterator[Running]:
     """Real Prometheus with `config` (rule_files are copied next to it and referenced by name),
-    starting from a copy of the TSDB directory `storage` when given."""
+    on the TSDB directory `storage` when given (used in place, kept afterwards)."""
     binary = require_binary("prometheus")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
-    if storage is not None:
-        shutil.copytree(storage, workdir / "data")
     names = []
     for path in rule_files:
         shutil.copy(path, workdir / path.name)
         names.append(path.name)
     config = {**config, "rule_files": names} if names else config
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={storage or workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
             "--web.enable-lifecycle", *extra_args]
-    with _spawn(argv, "/-/ready", port, workdir) as running:
+    with _spawn(argv, "/-/ready", port, workdir, timeout=ready_timeout) as running:
         yield running
     shutil.rmtree(workdir, ignore_errors=True)
 
