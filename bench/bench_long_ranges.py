@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 import requests  # noqa: E402
-from long_ranges import fleet, panels, rules  # noqa: E402
+from long_ranges import fleet, panels, proposals, rules  # noqa: E402
 
 from tests.support.processes import run_prometheus  # noqa: E402
 
@@ -82,6 +82,40 @@ def measure(url: str, end_s: float, runs: int) -> list[PanelRow]:
     return list(rows.values())
 
 
+def backfill_proposals(data: Path, workdir: Path, end_s: int) -> None:
+    """The proposed rules, over the last hour for instant panels, the whole range otherwise."""
+    marker = data / "PROPOSALS"
+    if marker.exists():
+        return
+    for index, proposal in enumerate(proposals.PROPOSALS):
+        targets = [pq for pq in panels.panel_queries() if proposal.applies(pq.dashboard, pq.panel)]
+        instant_only = all(pq.query.instant for pq in targets)
+        start = end_s - (3600 if instant_only else max(panels.RANGES.values()) + 86_400)
+        rules.backfill(data, start, end_s, proposal.interval, workdir / f"proposal-{index}",
+                       records=list(proposal.records))
+    marker.write_text("\n".join(p.title for p in proposals.PROPOSALS))
+
+
+def measure_proposals(url: str, end_s: float, runs: int) -> str:
+    """Shipped query vs the proposal's, per range; and whether both answer the same at the end."""
+    scrape = panels.scrape_interval_s()
+    session = requests.Session()
+    head = "| Panel | Query | " + " | ".join(f"{n} shipped | {n} recorded" for n in panels.RANGES) + " | same answer |"
+    lines = [head, "|---|---|" + "---:|---:|" * len(panels.RANGES) + "---|"]
+    for proposal in proposals.PROPOSALS:
+        for pq in (pq for pq in panels.panel_queries() if proposal.applies(pq.dashboard, pq.panel)):
+            cells = []
+            for range_s in panels.RANGES.values():
+                shipped = pq.expr(range_s, scrape)
+                for expr in (shipped, proposal.rewrite(shipped)):
+                    timing = panels.time_query(session, url, expr, instant=pq.query.instant, end_s=end_s,
+                                               range_s=range_s, step_s=pq.step(range_s, scrape), runs=runs)
+                    cells.append(f"{timing.seconds * 1000:,.0f}")
+            same = panels.same_answer(session, url, shipped, proposal.rewrite(shipped), end_s)
+            lines.append(f"| {pq.dashboard} / {pq.panel} | {pq.ref} | " + " | ".join(cells) + f" | {same} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[PanelRow]) -> str:
     head = "| Dashboard | Panel | Query | " + " | ".join(panels.RANGES) + " |"
     lines = [head, "|---|---|---|" + "---:|" * len(panels.RANGES)]
@@ -112,7 +146,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per query (after one warm-up)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "llm-observability-bench-long")
     parser.add_argument("--reuse", action="store_true", help="time the TSDB already in --workdir")
-    parser.add_argument("--write-docs", action="store_true", help="put the table into docs/performance.md")
+    parser.add_argument("--write-docs", action="store_true", help="put the tables into docs/performance.md")
+    parser.add_argument("--proposals", action="store_true",
+                        help="also backfill and time the recording rules proposed in long_ranges/proposals.py")
     args = parser.parse_args()
     data = args.workdir / "data"
     if args.reuse:
@@ -122,10 +158,13 @@ def main() -> None:
             raise SystemExit(f"{args.workdir} is not empty: remove it, or pass --reuse to time it again")
         data.mkdir(parents=True)
         end_s = build(args, data).end_s
+    if args.proposals:
+        backfill_proposals(data, args.workdir, int(end_s))
     with run_prometheus({"global": {}}, storage=data, ready_timeout=600,
                         extra_args=[f"--storage.tsdb.retention.time={rules.RETENTION}"]) as prometheus:
         rows = measure(prometheus.url, end_s, args.runs)
-    text = table(rows)
+        recorded = measure_proposals(prometheus.url, end_s, args.runs) if args.proposals else ""
+    text = table(rows) + (f"\n\nRaw vs recorded (milliseconds):\n\n{recorded}" if recorded else "")
     print(text)
     if args.write_docs:
         write_docs(text)

@@ -115,3 +115,17 @@ def time_query(session: requests.Session, url: str, expr: str, *, instant: bool,
         if attempt:
             durations.append(elapsed)
     return Timing(statistics.median(durations), series)
+
+
+def same_answer(session: requests.Session, url: str, first: str, second: str, end_s: float,
+                tolerance: float = 0.01) -> str:
+    """"yes" when both instant queries give the same series with values within `tolerance`."""
+    results = []
+    for expr in (first, second):
+        body = session.post(url + "/api/v1/query", data={"query": expr, "time": end_s}, timeout=600).json()
+        results.append({frozenset(r["metric"].items()): float(r["value"][1]) for r in body["data"]["result"]})
+    a, b = results
+    if set(a) != set(b):
+        return f"no: {len(a)} vs {len(b)} series"
+    worst = max((abs(a[k] - b[k]) / max(abs(a[k]), abs(b[k]), 1e-12) for k in a), default=0.0)
+    return "yes" if worst <= tolerance else f"no: differ by {worst:.1%}"

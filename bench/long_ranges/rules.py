@@ -25,11 +25,12 @@ from tests.support.processes import run_prometheus
 RETENTION = "35d"
 
 
-def levels() -> list[list[generator.Record]]:
-    """Recording rules grouped so that each reads only raw series and the levels before it."""
-    records = {r.name: r for r in generator.records()}
-    reads = {name: {other for other in records if other != name and re.search(
-        rf"(?<![\w:]){re.escape(other)}(?![\w:])", rule.expr)} for name, rule in records.items()}
+def levels(records: list[generator.Record] | None = None) -> list[list[generator.Record]]:
+    """`records` (default: every shipped recording rule) grouped so that each reads only raw or
+    already recorded series and the levels before it."""
+    records_by_name = {r.name: r for r in (records if records is not None else generator.records())}
+    reads = {name: {other for other in records_by_name if other != name and re.search(
+        rf"(?<![\w:]){re.escape(other)}(?![\w:])", rule.expr)} for name, rule in records_by_name.items()}
     level: dict[str, int] = {}
 
     def depth(name: str) -> int:
@@ -37,8 +38,8 @@ def levels() -> list[list[generator.Record]]:
             level[name] = 1 + max((depth(other) for other in reads[name]), default=0)
         return level[name]
 
-    out: list[list[generator.Record]] = [[] for _ in range(max(map(depth, records)))]
-    for name, rule in records.items():
+    out: list[list[generator.Record]] = [[] for _ in range(max(map(depth, records_by_name), default=0))]
+    for name, rule in records_by_name.items():
         out[level[name] - 1].append(rule)
     return out
 
@@ -49,9 +50,11 @@ def _rule_file(rules: list[generator.Record], path: Path) -> Path:
     return path
 
 
-def backfill(data_dir: Path, start_s: int, end_s: int, eval_interval: str, workdir: Path, progress=print) -> None:
-    """Every recording rule evaluated every `eval_interval` from `start_s` to `end_s`, into `data_dir`."""
-    for index, rules in enumerate(levels(), start=1):
+def backfill(data_dir: Path, start_s: int, end_s: int, eval_interval: str, workdir: Path, progress=print,
+             records: list[generator.Record] | None = None) -> None:
+    """`records` (default: every shipped recording rule) evaluated every `eval_interval` from
+    `start_s` to `end_s`, into `data_dir`."""
+    for index, rules in enumerate(levels(records), start=1):
         rule_file = _rule_file(rules, workdir / f"level-{index}.yml")
         output = workdir / f"level-{index}-blocks"
         shutil.rmtree(output, ignore_errors=True)
