@@ -83,17 +83,21 @@ def measure(url: str, end_s: float, runs: int) -> list[PanelRow]:
 
 
 def backfill_proposals(data: Path, workdir: Path, end_s: int) -> None:
-    """The proposed rules, over the last hour for instant panels, the whole range otherwise."""
-    marker = data / "PROPOSALS"
-    if marker.exists():
-        return
+    """The rules the proposals add: over the last hour when only instant queries read them, over
+    the longest range (and a day before it) when a range query does."""
+    marker = data / "PROPOSED"
+    done = set(marker.read_text().split()) if marker.exists() else set()
+    scrape = panels.scrape_interval_s()
+    longest = max(panels.RANGES.values())
     for index, proposal in enumerate(proposals.PROPOSALS):
-        targets = [pq for pq in panels.panel_queries() if proposal.applies(pq.dashboard, pq.panel)]
-        instant_only = all(pq.query.instant for pq in targets)
-        start = end_s - (3600 if instant_only else max(panels.RANGES.values()) + 86_400)
-        rules.backfill(data, start, end_s, proposal.interval, workdir / f"proposal-{index}",
-                       records=list(proposal.records))
-    marker.write_text("\n".join(p.title for p in proposals.PROPOSALS))
+        records = [r for r in proposal.records if r.name not in done]
+        if not records:
+            continue
+        readers = [pq for pq in panels.panel_queries() if proposal.applies(pq.expr(longest, scrape))]
+        start = end_s - (3600 if all(pq.query.instant for pq in readers) else longest + 86_400)
+        rules.backfill(data, start, end_s, proposal.interval, workdir / f"proposal-{index}", records=records)
+        done |= {r.name for r in records}
+        marker.write_text("\n".join(sorted(done)))
 
 
 def measure_proposals(url: str, end_s: float, runs: int) -> str:
@@ -103,7 +107,10 @@ def measure_proposals(url: str, end_s: float, runs: int) -> str:
     head = "| Panel | Query | " + " | ".join(f"{n} shipped | {n} recorded" for n in panels.RANGES) + " | same answer |"
     lines = [head, "|---|---|" + "---:|---:|" * len(panels.RANGES) + "---|"]
     for proposal in proposals.PROPOSALS:
-        for pq in (pq for pq in panels.panel_queries() if proposal.applies(pq.dashboard, pq.panel)):
+        lines.append(f"| *{proposal.title}* |" + " |" * (2 * len(panels.RANGES) + 2))
+        for pq in panels.panel_queries():
+            if not proposal.applies(pq.expr(max(panels.RANGES.values()), scrape)):
+                continue
             cells = []
             for range_s in panels.RANGES.values():
                 shipped = pq.expr(range_s, scrape)

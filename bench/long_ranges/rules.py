@@ -54,6 +54,7 @@ def backfill(data_dir: Path, start_s: int, end_s: int, eval_interval: str, workd
              records: list[generator.Record] | None = None) -> None:
     """`records` (default: every shipped recording rule) evaluated every `eval_interval` from
     `start_s` to `end_s`, into `data_dir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
     for index, rules in enumerate(levels(records), start=1):
         rule_file = _rule_file(rules, workdir / f"level-{index}.yml")
         output = workdir / f"level-{index}-blocks"
