@@ -35,6 +35,7 @@ from tests.support.processes import run_prometheus  # noqa: E402
 
 DOC = REPO / "docs" / "performance.md"
 TARGETS_S = {"7d": 0.3, "30d": 1.0}
+COMPARE_BEFORE_END_S = 300  # a multiple of every evaluation interval the rules are backfilled at
 BEGIN = "<!-- BEGIN GENERATED long-ranges (`make bench-long`; do not edit) -->"
 END = "<!-- END GENERATED long-ranges -->"
 
@@ -118,7 +119,8 @@ def measure_proposals(url: str, end_s: float, runs: int) -> str:
                     timing = panels.time_query(session, url, expr, instant=pq.query.instant, end_s=end_s,
                                                range_s=range_s, step_s=pq.step(range_s, scrape), runs=runs)
                     cells.append(f"{timing.seconds * 1000:,.0f}")
-            same = panels.same_answer(session, url, shipped, proposal.rewrite(shipped), end_s)
+            # At a time on every rule's evaluation grid: the recorded series hold a sample for it.
+            same = panels.same_answer(session, url, shipped, proposal.rewrite(shipped), end_s - COMPARE_BEFORE_END_S)
             lines.append(f"| {pq.dashboard} / {pq.panel} | {pq.ref} | " + " | ".join(cells) + f" | {same} |")
     return "\n".join(lines)
 
