@@ -1,4 +1,4 @@
-"""Dashboards over 24 hours, 7 days and 30 days. Run: `make bench-long` (about an hour).
+"""Dashboards over 24 hours, 7 days and 30 days. Run: `make bench-long` (about 45 minutes).
 
 1. 30 days of the mock fleet (the exporter's own simulator and recorder on a simulated clock,
    scraped every 15 s) become TSDB blocks: `promtool tsdb create-blocks-from openmetrics`.
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--rps", type=float, default=5.0, help="mock calls per second (the exporter's default)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--eval-interval", default="60s", help="recording rules' evaluation step when backfilled")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per query (after one warm-up)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per query (after one warm-up)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "llm-observability-bench-long")
     parser.add_argument("--reuse", action="store_true", help="time the TSDB already in --workdir")
     parser.add_argument("--write-docs", action="store_true", help="put the tables into docs/performance.md")
