@@ -4,7 +4,7 @@ valid on the shipped prometheus.yml, and on real processes (Prometheus 2.42 x 2,
 x 2, the shipped rules and alertmanager.yml with the e2e test's documented shortenings) an alert
 both replicas raise reaches the receiver once, with one alert and no replica label.
 
-The test runs the Alertmanagers with `--cluster.peer-timeout=2s` instead of the default 15 s, so
+The test runs the Alertmanagers with `--cluster.peer-timeout=1s` instead of the default 15 s, so
 that the second Alertmanager's turn to notify comes within seconds.
 """
 
@@ -28,7 +28,7 @@ from tests.support.prometheus_config import check_config, merged
 REPO = Path(__file__).resolve().parents[1]
 SCALING_DOC = REPO / "docs" / "scaling.md"
 REPLICA_LABEL = "prometheus_replica"
-PEER_TIMEOUT_S = 2
+PEER_TIMEOUT_S = 1
 SCENARIO = "ha"
 
 
