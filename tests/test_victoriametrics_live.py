@@ -125,16 +125,23 @@ def _import(victoria_metrics: Running, text: str) -> None:
     assert response.status_code == 204, response.text
 
 
+def _read_over_ranges() -> set[str]:
+    """Recorded series some rule or panel reads through a range ([1h], [7d]...)."""
+    exprs = [r.expr for r in rules_generator.records()] + [expr for _, expr in dashboard_queries()]
+    return {s.name for a in promql.analyse(ds.parsable(e) for e in exprs).values() for s in a.selectors if s.range}
+
+
 def _register_recorded_series(prometheus: Running, victoria_metrics: Running) -> None:
     """VictoriaMetrics 1.79 makes a new series searchable about 10 s after its first sample, and
     the SLO panels read five levels of recorded series: vmalert would need most of a minute to
-    fill them. One sample per recorded label set, REGISTER_AGE_S old (outside every query's
-    5-minute lookback, so it never stands in for a value vmalert has to compute), registers them."""
+    fill them. One sample per recorded label set, REGISTER_AGE_S old, registers them: outside
+    every instant query's 5-minute lookback, so it never stands in for a value vmalert has to
+    compute; series read over a range (which would include it) are left to register themselves."""
     _wait_until_recorded(prometheus)
     response = requests.get(prometheus.url + "/api/v1/series", params={"match[]": '{__name__=~".+:.+"}'}, timeout=10)
-    at_ms = round((time.time() - REGISTER_AGE_S) * 1000)
+    at_ms, ranged = round((time.time() - REGISTER_AGE_S) * 1000), _read_over_ranges()
     lines = [history.Series(labels.pop("__name__"), labels, 0.0).selector() + f" 0 {at_ms}\n"
-             for labels in response.json()["data"]]
+             for labels in response.json()["data"] if labels["__name__"] not in ranged]
     _import(victoria_metrics, "".join(lines))
 
 
