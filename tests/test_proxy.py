@@ -181,6 +181,38 @@ def test_stream_is_relayed_before_the_upstream_finishes(proxy: Running, upstream
     assert counter(fams, "llm_cost_usd", **labels) == pytest.approx(PRICING.cost("gpt-4o-mini", prompt_tokens(sent), 6))
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_cached_and_reasoning_tokens_are_priced_on_their_own(proxy: Running, upstream: OpenAIUpstream,
+                                                               stream: bool) -> None:
+    """OpenAI's prompt_tokens includes the cached tokens and completion_tokens the reasoning ones:
+    the direction totals are recorded as reported, and each class is billed at its own price."""
+    app = f"t-classes-{stream}"
+    messages = [{"role": "system", "content": "You answer in one word. " * 20}, *MESSAGES]
+    payload = {"model": "gpt-4o", "messages": messages, "prompt_cache_key": "k1", "reasoning_effort": "low",
+               "max_tokens": 4, "stream": stream}
+    response = call(proxy, app, payload)
+    assert response.status_code == 200
+    if stream:
+        events = [json.loads(line[6:]) for line in response.text.splitlines()
+                  if line.startswith("data: {")]
+        usage = events[-1]["usage"]
+    else:
+        usage = response.json()["usage"]
+    cached = usage["prompt_tokens_details"]["cached_tokens"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert 0 < cached < usage["prompt_tokens"] and 0 < reasoning < usage["completion_tokens"]
+    fams = scrape(proxy)
+    assert counter(fams, "llm_tokens", direction="input", app_id=app) == usage["prompt_tokens"]
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == usage["completion_tokens"]
+    assert counter(fams, "llm_tokens_by_class", token_class="cached_input", app_id=app) == cached
+    assert counter(fams, "llm_tokens_by_class", token_class="reasoning_output", app_id=app) == reasoning
+    price = PRICING.prices["gpt-4o"]  # no reasoning price of its own: reasoning bills as output
+    expected = ((usage["prompt_tokens"] - cached) * price.input + cached * price.cached_input
+                + usage["completion_tokens"] * price.output) / 1e6
+    assert counter(fams, "llm_cost_usd", app_id=app) == pytest.approx(expected)
+    assert expected < PRICING.cost("gpt-4o", usage["prompt_tokens"], usage["completion_tokens"])
+
+
 def test_caller_stream_options_are_respected(proxy: Running, upstream: OpenAIUpstream) -> None:
     app = "t-stream-options"
     payload = {"model": "gpt-4o", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": False}}
@@ -221,6 +253,7 @@ def test_completions_and_embeddings(proxy: Running, upstream: OpenAIUpstream, pa
 
 @pytest.mark.parametrize(("model", "status", "error_type"), [
     ("fail-429", 429, "rate_limit"),
+    ("fail-quota", 429, "insufficient_quota"),
     ("fail-401", 401, "authentication"),
     ("fail-500", 500, "server_error"),
     ("fail-context", 400, "context_length_exceeded"),
@@ -629,7 +662,9 @@ def test_only_the_configured_upstream_is_contacted(proxy: Running, upstream: Ope
 
 @pytest.mark.parametrize(("status", "body", "expected"), [
     (200, b"{}", None),
-    (429, b'{"error": {"code": "insufficient_quota"}}', "rate_limit"),
+    (429, b'{"error": {"code": "rate_limit_exceeded"}}', "rate_limit"),
+    (429, b'{"error": {"code": "insufficient_quota"}}', "insufficient_quota"),
+    (429, b'{"error": {"type": "insufficient_quota", "code": null}}', "insufficient_quota"),
     (401, b"", "authentication"),
     (403, b"", "authentication"),
     (400, b'{"error": {"code": "context_length_exceeded"}}', "context_length_exceeded"),

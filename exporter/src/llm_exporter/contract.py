@@ -21,11 +21,23 @@ ERROR_TYPES = (
     "context_length_exceeded",
     "authentication",
     "invalid_request",
+    "insufficient_quota",
     "other",
 )
 FEEDBACK_RATINGS = ("positive", "negative")
 FLAG_REASONS = ("hallucination", "refusal", "pii", "toxicity")
 BUDGET_PERIODS = ("daily", "monthly")
+# token class -> the direction whose total includes it (llm_exporter/tokens.py explains each)
+TOKEN_CLASSES = {
+    "cached_input": "input",
+    "cache_write_input": "input",
+    "audio_input": "input",
+    "reasoning_output": "output",
+    "audio_output": "output",
+}
+TOKEN_DIRECTIONS = ("input", "output")
+# the `direction` values of llm_price_usd_per_token: the two base prices, then each class's own
+PRICE_DIRECTIONS = (*TOKEN_DIRECTIONS, *TOKEN_CLASSES)
 TELEMETRY_SIGNALS = ("traces", "logs")
 
 DURATION_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
@@ -56,6 +68,10 @@ GPU = ("gpu", "uuid", "gpu_name")
 REQUESTS = MetricSpec("llm_requests", "counter", "LLM calls completed, by outcome.", (*CALL_DEPT, "status"))
 ERRORS = MetricSpec("llm_errors", "counter", "Failed LLM calls by error type.", (*CALL, "error_type"))
 TOKENS = MetricSpec("llm_tokens", "counter", "Tokens consumed, by direction.", (*CALL_DEPT, "direction"))
+TOKENS_BY_CLASS = MetricSpec(
+    "llm_tokens_by_class", "counter", "Tokens of a class billed at its own price; part of llm_tokens_total.",
+    (*CALL_DEPT, "token_class"),
+)
 COST = MetricSpec("llm_cost_usd", "counter", "Spend in US dollars from the pricing file.", CALL_DEPT)
 DURATION = MetricSpec(
     "llm_request_duration_seconds", "histogram", "End-to-end LLM call latency, failed calls included.",
@@ -78,6 +94,13 @@ QUALITY = MetricSpec(
 FEEDBACK = MetricSpec("llm_feedback", "counter", "User feedback on responses.", ("app_id", "rating"))
 FLAGGED = MetricSpec("llm_responses_flagged", "counter", "Responses flagged by quality checks.", ("app_id", "reason"))
 BUDGET = MetricSpec("llm_budget_usd", "gauge", "Configured spend budget in US dollars.", ("department", "period"))
+PRICE = MetricSpec(
+    "llm_price_usd_per_token", "gauge", "Price from the pricing file in US dollars per token.", ("model", "direction")
+)
+SELF_HOSTED_PRICE = MetricSpec(
+    "llm_self_hosted_usd_per_hour", "gauge", "Hourly cost of a self-hosted model's GPUs from the pricing file.",
+    ("model",),
+)
 UNPRICED = MetricSpec("llm_unpriced_requests", "counter", "LLM calls for a model with no price.", ("model",))
 INVALID_VALUES = MetricSpec(
     "llm_invalid_values", "counter", "Recorded call fields that were negative, NaN or not numbers (counted as 0).",
@@ -108,7 +131,8 @@ MOCK_SCENARIO = MetricSpec(
 GPU_METRICS = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_TOTAL, GPU_POWER, GPU_TEMPERATURE)
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
-    REQUESTS, ERRORS, TOKENS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK, FLAGGED,
-    BUDGET, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW, TELEMETRY_DROPPED, ALERT_NOTIFICATIONS, GPU_UP, *GPU_METRICS,
+    REQUESTS, ERRORS, TOKENS, TOKENS_BY_CLASS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK,
+    FLAGGED, BUDGET, PRICE, SELF_HOSTED_PRICE, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW, TELEMETRY_DROPPED,
+    ALERT_NOTIFICATIONS, GPU_UP, *GPU_METRICS,
     EXPORTER_INFO, MOCK_SCENARIO,
 )

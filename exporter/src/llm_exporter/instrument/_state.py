@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import __version__
-from ..config import DEFAULT_CONFIG_DIR, Budgets, Pricing, load_pricing
+from ..config import Budgets, Pricing, default_config_file, load_pricing
 from ..recorder import Recorder
 
 log = logging.getLogger("llm_exporter.instrument")
@@ -30,15 +30,11 @@ _defaults = {"app_id": DEFAULT_APP_ID, "department": DEFAULT_DEPARTMENT}
 
 
 def _pricing(path: str | Path | None) -> Pricing:
-    """Explicit file, else $LLM_EXPORTER_PRICING_FILE, else the repository's exporter/config/pricing.yaml;
-    without any, every call is recorded unpriced (llm_unpriced_requests_total) rather than free."""
-    candidates = [path, os.environ.get("LLM_EXPORTER_PRICING_FILE"), DEFAULT_CONFIG_DIR / "pricing.yaml"]
-    for candidate in candidates:
-        if candidate and (candidate is path or Path(candidate).is_file()):
-            return load_pricing(candidate)  # raises ConfigError for a bad file: a wrong price is worse
-    log.warning("no pricing file found; LLM calls are counted as unpriced",
-                extra={"event": "pricing_missing", "hint": "set LLM_EXPORTER_PRICING_FILE"})
-    return Pricing(prices={})
+    """The explicit file, else $LLM_EXPORTER_PRICING_FILE, else the packaged default pricing.yaml.
+    A file that is named but missing or invalid raises ConfigError (as the exporter stops at
+    start-up): a service recording every call unpriced because of a typo is worse."""
+    chosen = path or os.environ.get("LLM_EXPORTER_PRICING_FILE") or default_config_file("pricing.yaml")
+    return load_pricing(chosen)
 
 
 def configure(
