@@ -33,7 +33,7 @@ from llm_exporter.settings import Settings, parse_settings
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
 from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
 from tests.support.otlp import OtlpReceiver
-from tests.support.processes import CONFIG_DIR, Running, run_exporter, wait_for
+from tests.support.processes import CONFIG_DIR, Running, free_port, run_exporter, wait_for
 
 SECRET = "sk-proxytest-" + secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -291,6 +291,35 @@ def test_connection_reset_is_other(proxy: Running) -> None:
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "upstream_unavailable"
     assert counter(scrape(proxy), "llm_errors", error_type="other", app_id=app) == 1
+
+
+def test_unreachable_upstream_is_named_with_the_os_error_and_makes_the_proxy_unready() -> None:
+    """Nothing listens on the upstream's port: each call gets a 502 naming the upstream and the
+    OS error, and /readyz answers 503 saying why, until the upstream comes up."""
+    port = free_port()
+    upstream_url = f"http://127.0.0.1:{port}/v1"
+    with run_exporter("--mode", "proxy", "--upstream-url", upstream_url, ready_path="/healthz") as proxy:
+        response = call(proxy, "t-down", {"model": "gpt-4o", "messages": MESSAGES})
+        assert response.status_code == 502
+        error = response.json()["error"]
+        assert error["type"] == "upstream_unavailable"
+        assert error["message"] == (f"the upstream {upstream_url} could not be reached: "
+                                    "Connection refused (ClientConnectorError)")
+        assert SECRET not in response.text
+        (line,) = call_log(proxy, "t-down")
+        assert line["error"] == "other"  # the log line carries the message, redacted as every message is
+        assert line["error_message"].endswith(
+            f":{port}/v1 could not be reached: Connection refused (ClientConnectorError)")
+        ready = requests.get(proxy.url + "/readyz", timeout=5)
+        assert ready.status_code == 503
+        reason = f"cannot connect to 127.0.0.1:{port}: Connection refused (ConnectionRefusedError)"
+        assert ready.json() == {"status": "not ready", "mode": "proxy", "upstream": upstream_url, "reason": reason}
+        with OpenAIUpstream(port=port):
+            wait_for(lambda: requests.get(proxy.url + "/readyz", timeout=5).status_code == 200, 10,
+                     "/readyz to see the upstream come up")
+            assert call(proxy, "t-up", {"model": "gpt-4o", "messages": MESSAGES}).status_code == 200
+        events = [entry.get("event") for entry in log_lines(proxy)]
+        assert "proxy_upstream_unreachable" in events and "proxy_upstream_reachable" in events
 
 
 def test_malformed_upstream_body_passes_through(proxy: Running, upstream: OpenAIUpstream) -> None:

@@ -336,8 +336,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, chunk_delay_s: float) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, chunk_delay_s: float, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.chunk_delay_s = chunk_delay_s
         self.stopping = threading.Event()
         self.exchanges: list[Exchange] = []
@@ -361,8 +361,8 @@ class _Server(ThreadingHTTPServer):
 class OpenAIUpstream:
     """`with OpenAIUpstream() as upstream:` serves on `upstream.url` (a base URL ending in /v1)."""
 
-    def __init__(self, chunk_delay_s: float = 0.0, keep_requests: bool = True) -> None:
-        self._server = _Server(chunk_delay_s)
+    def __init__(self, chunk_delay_s: float = 0.0, keep_requests: bool = True, port: int = 0) -> None:
+        self._server = _Server(chunk_delay_s, port)
         self._server.keep = keep_requests
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="openai-upstream", daemon=True)

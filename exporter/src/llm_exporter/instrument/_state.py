@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -13,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import __version__
 from ..config import Budgets, Pricing, default_config_file, load_pricing
+from ..extras import MissingExtraError
 from ..recorder import Recorder
 
 log = logging.getLogger("llm_exporter.instrument")
@@ -86,7 +88,13 @@ def _attach_telemetry(recorder: Recorder) -> Any:
     package = logging.getLogger("llm_exporter")
     if package.level == logging.NOTSET:  # the service's own logging setup wins when it set a level
         package.setLevel(log_level("production").upper())  # $LLM_EXPORTER_LOG_LEVEL, else info
-    return Telemetry.from_env(recorder, mode=MODE).install()
+    telemetry = Telemetry.from_env(recorder, mode=MODE)
+    try:
+        return telemetry.install()
+    except MissingExtraError as exc:  # OTLP endpoints set, OpenTelemetry not installed: metrics and logs go on
+        log.warning("%s; spans and OTLP logs are not exported", exc, extra={"event": "telemetry_unavailable"})
+        unexported = dataclasses.replace(telemetry.config, traces_endpoint=None, logs_endpoint=None)
+        return Telemetry(recorder, unexported, mode=MODE).install()
 
 
 def get_recorder() -> Recorder:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .redact import digest, preview
-from .spans import error_message
+from .redact import digest, preview, redact
 
 if TYPE_CHECKING:
     from ..recorder import RecordedCall
@@ -21,6 +20,14 @@ CALL_LOGGER = "llm_exporter.calls"
 CONTENT_KEYS = ("prompt", "completion")
 
 log = logging.getLogger(CALL_LOGGER)
+
+
+def error_message(recorded: RecordedCall) -> str | None:
+    """The call's error message, redacted and cut to 500 characters (None when there is none)."""
+    message = recorded.call.extra.get("error_message")
+    if not isinstance(message, str) or not message:
+        return None
+    return redact(message)[:500]
 
 
 def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> dict[str, object]:
