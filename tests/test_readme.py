@@ -4,6 +4,7 @@ it names exists, its Quickstart is exactly two commands, and its diagram matches
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -121,3 +122,12 @@ def test_alerts_scenarios_and_dashboards_named_exist() -> None:
     assert scenarios == set(SCENARIOS)
     uids = {p.stem for p in (REPO / "grafana" / "dashboards").glob("*.json")}
     assert set(re.findall(r"/d/(llm-[a-z-]+)", section("Dashboards"))) == uids
+
+
+def test_virtualenv_commands_named_run_after_make_venv() -> None:
+    """`.venv/bin/...` commands in the README exist once `make venv` has run, and succeed."""
+    commands = re.findall(r"`(\.venv/bin/[^`]+)`", README)
+    assert ".venv/bin/llm-exporter --help" in commands
+    for command in commands:
+        result = subprocess.run(command.split(), cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (command, result.stderr)
