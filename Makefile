@@ -28,9 +28,8 @@ test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-
 lint: venv ## ruff only
 	$(PY) -m ruff check exporter tests bench scripts grafana
 
-run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
-	$(VENV)/bin/llm-exporter --mode mock --env development \
-	  --pricing-file exporter/config/pricing.yaml --budgets-file exporter/config/budgets.yaml
+run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers (LLM_EXPORTER_LOG_LEVEL=debug: every call)
+	$(VENV)/bin/llm-exporter --mode mock
 
 check: ## static checks: promtool/amtool (local, or the pinned images through docker)
 	scripts/check.sh

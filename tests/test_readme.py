@@ -131,3 +131,14 @@ def test_virtualenv_commands_named_run_after_make_venv() -> None:
     for command in commands:
         result = subprocess.run(command.split(), cwd=REPO, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, (command, result.stderr)
+
+
+def test_target_files_the_readme_has_you_create_stay_out_of_git() -> None:
+    """`cp prometheus/targets/<name>.yml.example prometheus/targets/<name>.yml`: the example exists,
+    and the copy (your own hosts) is ignored by git."""
+    copies = re.findall(r"cp (prometheus/targets/[a-z-]+\.yml\.example) (prometheus/targets/[a-z-]+\.yml)", README)
+    assert len(copies) >= 3
+    for example, copy in copies:
+        assert (REPO / example).is_file(), example
+        ignored = subprocess.run(["git", "check-ignore", "-q", copy], cwd=REPO)
+        assert ignored.returncode == 0, f"{copy} is not ignored by git"

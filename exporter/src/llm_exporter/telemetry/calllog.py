@@ -67,10 +67,12 @@ def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int 
     return fields
 
 
-def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> None:
-    """Info for a successful call, warning for a failed one."""
+def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0,
+             success_level: int = logging.INFO) -> None:
+    """`success_level` (info; debug for the mock's simulated calls) for a successful call,
+    warning for a failed one."""
     failed = recorded.error_type is not None
-    level = logging.WARNING if failed else logging.INFO
+    level = logging.WARNING if failed else success_level
     if not log.isEnabledFor(level):
         return
     fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..extras import require
 from ..recorder import RecordedCall, Recorder
-from .calllog import log_call
+from .calllog import CALL_LOGGER, log_call
 from .config import DEFAULT_SERVICE_NAME, QueueSettings, TelemetryConfig
 from .sampling import TracePolicy
 
@@ -59,6 +59,10 @@ class Telemetry:
         self.config = config
         self.policy = TracePolicy(config.sample_ratio, config.slow_seconds)
         self._environment, self._mode = environment, mode
+        # the mock's successful calls are simulated: debug on stdout (a line per call would drown the
+        # exporter's own messages), still exported over OTLP so the logs dashboards have them
+        self.success_level = logging.DEBUG if mode == "mock" else logging.INFO
+        self._call_logger_level: int | None = None  # to restore at shutdown
         self.spans: BoundedExporter | None = None
         self.logs: BoundedExporter | None = None
         self._log_handler: OtlpLogHandler | None = None
@@ -134,13 +138,18 @@ class Telemetry:
                     package_logger.removeHandler(handler)
             self._log_handler = OtlpLogHandler(self.logs, self.resource, self.scope)
             package_logger.addHandler(self._log_handler)
+            call_logger = logging.getLogger(CALL_LOGGER)
+            if self.success_level < call_logger.getEffectiveLevel():  # export the debug call lines too
+                self._call_logger_level = call_logger.level
+                call_logger.setLevel(self.success_level)
 
     def on_call(self, recorded: RecordedCall) -> None:
         """Recorder listener: the call's log line, and its spans when its trace is kept."""
         end_ns = time.time_ns()
         kept = recorded.trace_kept
         try:
-            log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars)
+            log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars,
+                     success_level=self.success_level)
             if kept and self.spans is not None:
                 from .spans import build_spans  # loaded with the exporter: a dictionary lookup here
 
@@ -163,6 +172,9 @@ class Telemetry:
         if self._log_handler is not None:
             logging.getLogger(PACKAGE_LOGGER).removeHandler(self._log_handler)
             self._log_handler = None
+        if self._call_logger_level is not None:
+            logging.getLogger(CALL_LOGGER).setLevel(self._call_logger_level)
+            self._call_logger_level = None
         queues = [queue for queue in (self.spans, self.logs) if queue is not None]
         for queue in queues:
             queue.shutdown(timeout / len(queues))
