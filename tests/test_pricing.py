@@ -14,7 +14,7 @@ from llm_exporter.tokens import CLASS_NAMES, TokenDetails
 from tests.support.metrics_text import families, sample_sum
 from tests.support.processes import CONFIG_DIR
 
-PRICES = Pricing.from_prices({
+PRICES = Pricing({
     "gpt-4o": ModelPrice(input=2.5, cached_input=1.25, output=10),
     "gpt-4o-mini": ModelPrice(input=0.15, output=0.6),
     "gpt-4o-2024-05-13": ModelPrice(input=5, output=15),
@@ -149,7 +149,7 @@ def test_impossible_class_counts_are_repaired_and_counted() -> None:
 
 
 def test_prices_are_published_per_name_and_alias() -> None:
-    pricing = Pricing.from_prices({
+    pricing = Pricing({
         "claude-sonnet-4": ModelPrice(input=3, cached_input=0.3, output=15, aliases=("sonnet",)),
         "llama-70b": ModelPrice(input=0, output=0, gpu_hour_usd=2.5, gpus=4),
     })

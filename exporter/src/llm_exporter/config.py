@@ -145,7 +145,7 @@ def load_pricing(path: Path | str) -> Pricing:
                 raise ConfigError(path, f"models.{name}.aliases",
                                   f"{alias!r} already names {owner[alias]}: an alias must name one model only")
             owner[alias] = f"an alias of models.{name}"
-    return Pricing.from_prices(dict(parsed.models))
+    return Pricing(dict(parsed.models))
 
 
 def load_budgets(path: Path | str) -> Budgets:

@@ -131,16 +131,15 @@ class Pricing:
     `cost()` returns None for an unpriced model: unpriced is not free."""
 
     prices: dict[str, ModelPrice]
-    # alias -> the priced name it stands for (checked for clashes when the file is loaded)
-    aliases: dict[str, str] = field(default_factory=dict)
+    # alias -> the priced name it stands for, from each ModelPrice's `aliases` (load_pricing
+    # refuses an alias that clashes with a name or another alias)
+    aliases: dict[str, str] = field(init=False, repr=False, compare=False)
     # model name -> price (or None): the snapshot rule runs once per name, not once per call
     _resolved: dict[str, ModelPrice | None] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_prices(cls, prices: dict[str, ModelPrice]) -> Pricing:
-        """Prices with the aliases each ModelPrice declares."""
-        aliases = {alias: name for name, price in prices.items() for alias in price.aliases}
-        return cls(prices=dict(prices), aliases=aliases)
+    def __post_init__(self) -> None:
+        aliases = {alias: name for name, price in self.prices.items() for alias in price.aliases}
+        object.__setattr__(self, "aliases", aliases)
 
     def _named(self, name: str) -> ModelPrice | None:
         price = self.prices.get(name)
