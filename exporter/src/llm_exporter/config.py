@@ -111,12 +111,6 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(path, where, f"{kind}{problem}") from None
 
 
-_MESSAGES = {  # pydantic's wording for the commonest mistakes, said for a config file
-    "missing": "required field is missing",
-    "extra_forbidden": "unknown field (a typo? docs/pricing.md lists the fields)",
-}
-
-
 def _validate(model: type[BaseModel], path: Path) -> Any:
     data = _read_yaml(path)
     if not isinstance(data, dict):
@@ -127,7 +121,7 @@ def _validate(model: type[BaseModel], path: Path) -> Any:
         errors = exc.errors()  # an unknown field first: a misspelt one is also reported missing
         first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         key = ".".join(str(part) for part in first["loc"]) or "(document)"
-        message = _MESSAGES.get(first["type"]) or first["msg"].removeprefix("Value error, ")
+        message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(path, key, message) from None
 
 

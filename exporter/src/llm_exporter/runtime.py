@@ -14,6 +14,7 @@ from .extras import require
 from .labels import LabelGuard
 from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
+from .objectives import ObjectivesCollector, load_objectives
 from .recorder import Recorder
 from .settings import Settings
 from .telemetry.pipeline import Telemetry
@@ -34,6 +35,7 @@ def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
     pricing = load_pricing(settings.pricing_file or default_config_file("pricing.yaml"))
     budgets = load_budgets(settings.budgets_file or default_config_file("budgets.yaml"))
+    objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
     simulator = None
@@ -44,6 +46,7 @@ def build_runtime(settings: Settings) -> Runtime:
     proxy = _wire_real_or_proxy(settings, recorder)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(recorder)
+    registry.register(ObjectivesCollector(objectives))
     # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,

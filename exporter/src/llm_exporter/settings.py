@@ -33,6 +33,7 @@ class Settings:
     seed: int = 42
     pricing_file: Path | None = None  # None: the packaged default (config.default_config_file)
     budgets_file: Path | None = None
+    objectives_file: Path | None = None  # none: no llm_objective_* series (the rules' built-in defaults apply)
     env: str = "production"
     upstream_url: str | None = None
     # proxy mode (and the instrument library's defaults): labels when a request names none
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model prices (docs/pricing.md); unset: the pricing.yaml shipped in the package")
     parser.add_argument("--budgets-file", type=Path, default=defaults.budgets_file,
                         help="department budgets; unset: the budgets.yaml shipped in the package")
+    parser.add_argument("--objectives-file", type=Path, default=defaults.objectives_file,
+                        help="latency, error and availability objectives per model and app, exposed as "
+                             "llm_objective_* (without one the alerts use their built-in defaults)")
     parser.add_argument("--label-bounds", type=_label_bounds, default=defaults.label_bounds,
                         help="distinct values kept per label before 'other', e.g. app_id=200,model=100 "
                              f"(default: {','.join(f'{k}={v}' for k, v in DEFAULT_BOUNDS.items())})")
