@@ -78,8 +78,9 @@ def test_drift_check_notices_a_hand_edit(tmp_path: Path, monkeypatch: pytest.Mon
     copy = tmp_path / "rules"
     shutil.copytree(outputs.RULES_DIR, copy)
     text = (copy / "llm-alerts.yml").read_text()
-    assert "llm_gpu_utilization_ratio < 0.5" in text
-    (copy / "llm-alerts.yml").write_text(text.replace("llm_gpu_utilization_ratio < 0.5", "llm_gpu_utilization_ratio < 0.4"))
+    edited = text.replace("llm_gpu_utilization_ratio < 0.5", "llm_gpu_utilization_ratio < 0.4")
+    assert edited != text
+    (copy / "llm-alerts.yml").write_text(edited)
     monkeypatch.setattr(outputs, "RULES_DIR", copy)
     assert [o.path.name for o in outputs.outputs() if not o.is_current()] == ["llm-alerts.yml"]
 

@@ -24,8 +24,8 @@ NEGATIVE = c.ratio(f'sum(rate(llm_feedback_total{{rating="negative", {A}}}[1h]))
 def build() -> Dashboard:
     def objective(by: str) -> dict:
         return {"overrides": [c.OBJECTIVE_STYLE],
-                "description": f"Dashed: each {by.removesuffix('_id')}'s error-ratio objective (the strictest among the "
-                               "selected pairs); LLMErrorRatioHigh fires per app and model above its own."}
+                "description": f"Dashed: each {by.removesuffix('_id')}'s error-ratio objective (the strictest "
+                               "among the selected pairs); LLMErrorRatioHigh fires per app and model above its own."}
 
     panels = [
         stat("Error ratio", PromQuery(error_ratio()), unit="percentunit", decimals=2, w=5,

@@ -36,7 +36,9 @@ VALUE_0 = '{{ $value | printf "%.0f" }}'
 VALUE_1 = '{{ $value | printf "%.1f" }}'
 VALUE_2 = '{{ $value | printf "%.2f" }}'
 VALUE_3 = '{{ $value | printf "%.3f" }}'
+PRINTF_0 = 'printf "%.0f"'
 PRINTF_1 = 'printf "%.1f"'
+PRINTF_2 = 'printf "%.2f"'
 
 
 def _value_of(series: str, labels: tuple[str, ...], format_: str) -> str:
@@ -89,7 +91,7 @@ def errors() -> Group:
             {RATE} of the calls from {APP} ({DEPARTMENT}) to
             {PROVIDER}/{MODEL} failed over the last 5 minutes (objective
             {_objective_text(objective, "humanizePercentage")}, for {cfg.spoken(cfg.FOR["LLMErrorRatioHigh"])}, at
-            {_value_of(rec.requests_rate("5m"), PAIR, 'printf "%.2f"')} calls/s).""",
+            {_value_of(rec.requests_rate("5m"), PAIR, PRINTF_2)} calls/s).""",
         dashboard=uids.ERRORS,
         fires_when=f"failed / all calls of an app and model over 5 min > its error-ratio objective "
                    f"(default {objective.default:.0%}), at ≥ {gate:g} calls/s",
@@ -170,8 +172,8 @@ def latency() -> Group:
 
 def _budget_description(warning: bool) -> str:
     dept = ("department",)
-    spent = _value_of("department:llm_cost_usd:increase1d", dept, 'printf "%.2f"')
-    budget = _value_of("department:llm_budget_usd:daily", dept, 'printf "%.0f"')
+    spent = _value_of("department:llm_cost_usd:increase1d", dept, PRINTF_2)
+    budget = _value_of("department:llm_budget_usd:daily", dept, PRINTF_0)
     tail = f" (warning at {cfg.DAILY_BUDGET_WARNING:.0%})" if warning else ""
     return f"""
         {DEPARTMENT} spent ${spent} in the last 24 hours, {RATE} of its daily budget of
@@ -198,9 +200,9 @@ def budgets() -> Group:
               description=f"""
                 At the spend rate of the last {cfg.spoken(cfg.FORECAST_RATE_WINDOW)},
                 {DEPARTMENT} would spend
-                ${_value_of("department:llm_cost_usd:forecast_month", dept, 'printf "%.0f"')} this month,
+                ${_value_of("department:llm_cost_usd:forecast_month", dept, PRINTF_0)} this month,
                 {RATE} of its monthly budget of
-                ${_value_of("department:llm_budget_usd:monthly", dept, 'printf "%.0f"')}.""",
+                ${_value_of("department:llm_budget_usd:monthly", dept, PRINTF_0)}.""",
               dashboard=uids.COST, reads=("llm_cost_usd", "llm_budget_usd"),
               fires_when=f"{cfg.FORECAST_RATE_WINDOW} spend rate × days in the month > "
                          f"{cfg.MONTHLY_FORECAST_MAX:.0%} of the monthly budget"),
@@ -244,9 +246,9 @@ def _token_anomaly() -> Alert:
             """, "warning",
         summary=f"{DEPARTMENT} uses {VALUE_1}x its usual tokens per second",
         description=f"""
-            {DEPARTMENT} consumed {_value_of(rate, dept, 'printf "%.0f"')} tokens/s over the
+            {DEPARTMENT} consumed {_value_of(rate, dept, PRINTF_0)} tokens/s over the
             last 5 minutes, {VALUE_1} times its {cfg.spoken(window, adjective=True)} mean of
-            {_value_of(mean, dept, 'printf "%.0f"')} tokens/s and more than {cfg.TOKEN_ANOMALY_SIGMAS:g}
+            {_value_of(mean, dept, PRINTF_0)} tokens/s and more than {cfg.TOKEN_ANOMALY_SIGMAS:g}
             standard deviations above it.""",
         dashboard=uids.COST,
         fires_when=f"a department's tokens/s > {cfg.TOKEN_ANOMALY_FACTOR:g}× its {window} mean and > mean + "

@@ -9,7 +9,7 @@ descriptions folded, so the generated files stay pleasant to read in a pull requ
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,7 +193,3 @@ def render_rule_file(rule_file: RuleFile) -> str:
             lines += _block(rule.to_yaml(), "      ")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def names(rules: Iterable[Rule]) -> list[str]:
-    return [rule.name for rule in rules]

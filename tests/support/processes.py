@@ -114,6 +114,18 @@ def run_exporter(*args: str, env: dict[str, str] | None = None, port: int | None
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def run_module(module: str, *args: str, port: int, ready_path: str = "/metrics",
+               env: dict[str, str] | None = None) -> Iterator[Running]:
+    """`python -m module args...` from the repository root, ready once http://127.0.0.1:port<ready_path> answers."""
+    workdir = Path(tempfile.mkdtemp(prefix="module-"))
+    argv = [sys.executable, "-m", module, *args]
+    with _spawn(argv, ready_path, port, workdir, {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}) \
+            as running:
+        yield running
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def require_binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:

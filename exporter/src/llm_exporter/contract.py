@@ -3,9 +3,11 @@
 The table in docs/metrics.md is generated from these specs (`make rules`) and a test compares it,
 the code and a live exporter, so a name, a label or a bucket changes here first. `required` marks
 the families every source must expose for the dashboards and alerts to work (a user's own service
-included); every alert can fire from those plus the families it is about. Bucket edges are chosen for LLM traffic: end-to-end latency runs
-from a quarter second to minutes, time to first token from tens of milliseconds to seconds, and
-time per output token from single milliseconds.
+included); every alert can fire from those plus the families it is about.
+
+Bucket edges are chosen for LLM traffic: end-to-end latency runs from a quarter second to minutes,
+time to first token from tens of milliseconds to seconds, and time per output token from single
+milliseconds.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ REQUEST_COST = MetricSpec(
     unit="USD",
     doc='Cost of one priced call. Buckets $0.0001 … $10 (a `1.0` edge for the "request above $1" alert). '
         "Exemplar `trace_id`.",
-    example=r'sum(increase(llm_request_cost_usd_count[1h])) - sum(increase(llm_request_cost_usd_bucket{le=~"1(\\.0)?"}[1h]))',
+    example="sum(increase(llm_request_cost_usd_count[1h])) "
+            r'- sum(increase(llm_request_cost_usd_bucket{le=~"1(\\.0)?"}[1h]))',
 )
 ACTIVE = MetricSpec(
     "llm_active_requests", "gauge", "LLM calls in flight.", ("provider", "model"),

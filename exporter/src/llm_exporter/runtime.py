@@ -12,6 +12,7 @@ from .alert_webhook import NotificationLog
 from .config import default_config_file, load_budgets, load_pricing
 from .extras import require
 from .labels import LabelGuard
+from .mock.dialects import Dialects
 from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
 from .objectives import ObjectivesCollector, load_objectives
@@ -29,6 +30,7 @@ class Runtime:
     notifications: NotificationLog = field(default_factory=NotificationLog)
     proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
     telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
+    dialects: Dialects | None = None  # mock mode: the fleet in other projects' exposition (/sources/...)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -38,11 +40,12 @@ def build_runtime(settings: Settings) -> Runtime:
     objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
-    simulator = None
+    simulator = dialects = None
     if settings.mode == "mock":
         simulator = Simulator(recorder, rps=settings.mock_rps, seed=settings.seed, scenario=settings.scenario)
         recorder.gpu_source = MockGPUSource(simulator, count=settings.mock_gpus, seed=settings.seed)
         recorder.scenario = lambda: simulator.scenario.name
+        dialects = Dialects(recorder, budgets, recorder.gpu_source)
     proxy = _wire_real_or_proxy(settings, recorder)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(recorder)
@@ -50,7 +53,7 @@ def build_runtime(settings: Settings) -> Runtime:
     # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
-                   telemetry=telemetry)
+                   telemetry=telemetry, dialects=dialects)
 
 
 # -- real and proxy modes (issue 6) ----------------------------------------------------------
