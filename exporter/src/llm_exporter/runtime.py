@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .alert_webhook import NotificationLog
-from .config import load_budgets, load_pricing
+from .config import default_config_file, load_budgets, load_pricing
+from .extras import require
 from .labels import LabelGuard
 from .mock.dialects import Dialects
 from .mock.gpus import MockGPUSource
@@ -34,8 +35,8 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
-    pricing = load_pricing(settings.pricing_file)
-    budgets = load_budgets(settings.budgets_file)
+    pricing = load_pricing(settings.pricing_file or default_config_file("pricing.yaml"))
+    budgets = load_budgets(settings.budgets_file or default_config_file("budgets.yaml"))
     objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
@@ -61,6 +62,7 @@ def build_runtime(settings: Settings) -> Runtime:
 def _wire_real_or_proxy(settings: Settings, recorder: Recorder) -> Any:
     """real: GPUs from NVML (llm_gpu_up 0 without a driver). proxy: the metering proxy, returned."""
     if settings.mode == "real":
+        require("gpu", "real mode (GPU telemetry through NVML)", "pynvml")
         from .gpu_nvml import NvmlGPUSource
 
         recorder.gpu_source = NvmlGPUSource()
