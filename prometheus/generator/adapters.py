@@ -82,6 +82,9 @@ class Adapter:
     input_tokens: Series | None = None  # counter
     output_tokens: Series | None = None  # counter
     cost: Series | None = None  # counter, USD (else: tokens × the pricing file's prices)
+    running: Series | None = None  # gauge: calls in flight
+    waiting: Series | None = None  # gauge: calls queued before running (engines)
+    kv_cache: Series | None = None  # gauge: KV-cache usage, ratio 0-1 (engines)
     notes: tuple[str, ...] = field(default=())
 
     def histogram(self, spec: contract.MetricSpec) -> Series | None:
@@ -100,6 +103,7 @@ CONTRACT_ADAPTER = Adapter(
     input_tokens=Series.of(contract.TOKENS.exposed_name, matchers='direction="input"'),
     output_tokens=Series.of(contract.TOKENS.exposed_name, matchers='direction="output"'),
     cost=Series.of(contract.COST.exposed_name),
+    running=Series.of(contract.ACTIVE.name),
     notes=("The layer is `client`, or the target's own `layer` label: the metering proxy's target file "
            "(prometheus/targets/proxy.yml.example) sets `gateway`.",),
 )
@@ -113,6 +117,8 @@ VLLM = Adapter(
     tpot=Series.of("vllm:request_time_per_output_token_seconds"),
     input_tokens=Series.of("vllm:prompt_tokens_total"),
     output_tokens=Series.of("vllm:generation_tokens_total"),
+    running=Series.of("vllm:num_requests_running"), waiting=Series.of("vllm:num_requests_waiting"),
+    kv_cache=Series.of("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
     notes=("Every finished request is in vllm:request_success_total; finished_reason error (engine "
            "failure) and abort (the caller went away) count as failed.",
            "vllm:time_per_output_token_seconds (before v0.13) is per token, not per call: not mapped to "
@@ -128,6 +134,8 @@ SGLANG = Adapter(
     tpot=Series.of("sglang:request_time_per_output_token_seconds"),
     input_tokens=Series.of("sglang:prompt_tokens_total"),
     output_tokens=Series.of("sglang:generation_tokens_total"),
+    running=Series.of("sglang:num_running_reqs"), waiting=Series.of("sglang:num_queue_reqs"),
+    kv_cache=Series.of("sglang:token_usage"),
     notes=("sglang:num_requests_total counts aborted requests too; sglang:num_aborted_requests_total "
            "are the failed ones.",),
 )
@@ -139,6 +147,7 @@ TGI = Adapter(
     duration=Series.of("tgi_request_duration"),
     input_tokens=Series.of("tgi_request_input_length", suffix="_sum"),
     output_tokens=Series.of("tgi_request_generated_tokens", suffix="_sum"),
+    running=Series.of("tgi_batch_current_size"), waiting=Series.of("tgi_queue_size"),
     notes=("TGI exposes no model label: set `model` in its target file (prometheus/targets/tgi.yml.example).",
            "No time-to-first-token metric. tgi_request_mean_time_per_token_duration includes the wait for "
            "the first token, so it is not mapped to time per output token.",),
@@ -153,6 +162,9 @@ NIM = Adapter(
     tpot=Series.of("time_per_output_token_seconds", matchers='model_name!=""'),
     input_tokens=Series.of("prompt_tokens_total", matchers='model_name!=""'),
     output_tokens=Series.of("generation_tokens_total", matchers='model_name!=""'),
+    running=Series.of("num_requests_running", matchers='model_name!=""'),
+    waiting=Series.of("num_requests_waiting", matchers='model_name!=""'),
+    kv_cache=Series.of("gpu_cache_usage_perc", matchers='model_name!=""'),
     notes=("NIM 1.x names (unprefixed, read only where they carry model_name); NIM 2.x passes its "
            "engine's vllm: or sglang: names through, which those adapters read.",),
 )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from .adapters import ADAPTERS, PREFERRED_LAYERS, Adapter, Labels, Series
 from .model import Record
 
+
 def _set(expr: str, label: str, value: str) -> str:
     return f'label_replace({expr}, "{label}", "{value}", "", "")'
 
@@ -39,8 +40,10 @@ def relabel(expr: str, labels: Labels) -> str:
 
 
 def _read(series: Series, function: str, window: str, suffix: str = "") -> str:
-    """`function(selector[window])` for each spelling of the series, the first present winning."""
-    return " or ".join(f"{function}({selector}[{window}])" for selector in series.selectors(suffix))
+    """`function(selector[window])` (a gauge's plain selector when `function` is empty) for each
+    spelling of the series, the first present winning."""
+    reads = [f"{function}({selector}[{window}])" if function else selector for selector in series.selectors(suffix)]
+    return " or ".join(reads)
 
 
 Term = Callable[[Adapter], Series | None]
@@ -48,9 +51,10 @@ Term = Callable[[Adapter], Series | None]
 
 def per_source(name: str, series_of: Term, by: str, function: str = "rate", window: str = "5m",
                suffix: str = "", labels: tuple[tuple[str, str], ...] = (),
-               adapters: tuple[Adapter, ...] = ADAPTERS) -> list[Record]:
+               adapters: tuple[Adapter, ...] = ADAPTERS, aggregation: str = "sum") -> list[Record]:
     """One rule per adapter that has the series, all recording `name`: the source's series summed by
-    `by` (the stack's labels) and `layer`, with the static labels `source` (and `labels`). A target
+    `by` (the stack's labels) and `layer` with `aggregation`, with the static labels `source` (and
+    `labels`). A target
     may say where it sits with a `layer` label (the proxy's target file sets `gateway`); without one
     the series gets its adapter's layer."""
     records = []
@@ -60,7 +64,8 @@ def per_source(name: str, series_of: Term, by: str, function: str = "rate", wind
             continue
         read = relabel(_read(series, function, window, suffix), adapter.labels)
         read = f'label_replace({read}, "layer", "{adapter.layer}", "layer", "")'
-        records.append(Record(name, f"sum by ({by}, layer) ({read})", labels=(("source", adapter.name), *labels)))
+        records.append(Record(name, f"{aggregation} by ({by}, layer) ({read})",
+                              labels=(("source", adapter.name), *labels)))
     return records
 
 

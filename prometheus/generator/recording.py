@@ -79,6 +79,9 @@ def cost(function: str, window: str, level: str = "app_model") -> str:
     return f"{level}:llm_cost_usd:{function}{window}"
 
 
+ENGINE_GAUGES = {"running": ("model:llm_requests_running:sum", "sum"),
+                 "waiting": ("model:llm_requests_waiting:sum", "sum"),
+                 "kv_cache": ("model:llm_kv_cache_usage:max", "max")}
 GPU_SIGNALS = {"utilization": "gpu:llm_gpu_utilization:ratio", "memory_used": "gpu:llm_gpu_memory_used:bytes",
                "memory_total": "gpu:llm_gpu_memory_total:bytes", "power": "gpu:llm_gpu_power:watts",
                "temperature": "gpu:llm_gpu_temperature:celsius"}
@@ -108,10 +111,14 @@ def sources() -> Group:
                             f"{HIST}, le", suffix="_bucket")
     rules += _tokens_and_cost("rate", "5m")
     rules += _tokens_and_cost("increase", "1d", priced_only=True)
+    for signal, (name, aggregation) in ENGINE_GAUGES.items():
+        rules += per_source(name, lambda a, s=signal: getattr(a, s), "job, provider, model", "", "",
+                            aggregation=aggregation)
     return Group("llm-sources", tuple(rules), comment="""
         Every source's series read as the stack's signals (prometheus/generator/adapters.py, each name
         cited in docs/sources.md), labelled with `source` and `layer`: calls, failed calls, latency
-        histograms, tokens and spend. A source without a signal has no rule for it. Spend comes from
+        histograms, tokens and spend; calls in flight and queued, and KV-cache usage, per model. A source
+        without a signal has no rule for it. Spend comes from
         the source where it reports it, else from its tokens times the pricing file's prices
         (llm_price_usd_per_token), else, for a self-hosted model with a GPU-hour price, from its GPU
         hours shared out by tokens.""")
@@ -160,7 +167,8 @@ def requests() -> Group:
     rules += [Record(error_ratio(window), f"{errors_rate(window)} / {requests_rate(window)}")
               for window in cfg.rate_windows()]
     rules += [
-        Record(requests_rate(base, "model"), f"sum by ({MODEL}) ({requests_rate(base)})", "Per model, for the dashboards."),
+        Record(requests_rate(base, "model"), f"sum by ({MODEL}) ({requests_rate(base)})",
+               "Per model, for the dashboards."),
         Record(errors_rate(base, "model"), f"sum by ({MODEL}) ({errors_rate(base)})"),
     ]
     return Group("llm-requests", tuple(rules), comment=f"""
@@ -222,6 +230,17 @@ def slo() -> Group:
     return Group("llm-slo", tuple(rules), comment=f"""
         Error-budget burn rate per app and model: the error ratio over the budget its availability
         objective allows. 1.0 spends exactly the {cfg.SLO_PERIOD} budget.""")
+
+
+def slo_period() -> Group:
+    period = cfg.SLO_PERIOD
+    return Group("llm-slo-period", (
+        Record(requests_rate(period), f"avg_over_time({requests_rate('1h')}[{period}])"),
+        Record(errors_rate(period), f"avg_over_time({errors_rate('1h')}[{period}])"),
+    ), interval="5m", comment=f"""
+        Calls and failed calls over the SLO's whole {period} (the mean of the hourly rate): the SLO
+        dashboard's availability and error budget left. Every 5 minutes is often enough for a
+        {period} window, and far cheaper than reading every source's raw series over it.""")
 
 
 def apps() -> Group:
@@ -340,5 +359,5 @@ def gpus() -> Group:
 
 def groups() -> tuple[Group, ...]:
     """In evaluation order: a group may read what the groups before it recorded."""
-    return (sources(), requests(), objectives(), slo(), apps(), latency(), tokens_group(), cost_group(), forecast(),
-            quality(), gpus())
+    return (sources(), requests(), objectives(), slo(), slo_period(), apps(), latency(), tokens_group(), cost_group(),
+            forecast(), quality(), gpus())
