@@ -82,6 +82,7 @@ class Adapter:
     input_tokens: Series | None = None  # counter
     output_tokens: Series | None = None  # counter
     cost: Series | None = None  # counter, USD (else: tokens × the pricing file's prices)
+    cost_everywhere: bool = True  # the cost series exists wherever calls do (else tokens price the rest)
     running: Series | None = None  # gauge: calls in flight
     waiting: Series | None = None  # gauge: calls queued before running (engines)
     kv_cache: Series | None = None  # gauge: KV-cache usage, ratio 0-1 (engines)
@@ -197,7 +198,7 @@ OTEL = Adapter(
     tpot=Series.of("gen_ai_server_time_per_output_token_seconds"),
     input_tokens=Series.of("gen_ai_client_token_usage", suffix="_sum", matchers='gen_ai_token_type="input"'),
     output_tokens=Series.of("gen_ai_client_token_usage", suffix="_sum", matchers='gen_ai_token_type="output"'),
-    cost=Series.of("gen_ai_usage_cost_USD", suffix="_sum"),
+    cost=Series.of("gen_ai_usage_cost_USD", suffix="_sum"), cost_everywhere=False,
     notes=("The app is the service (service_name where the emitter sets it, as OpenLIT does; else the "
            "job: the OTLP receiver makes it service.name).",
            "Time to first token and time per output token where the emitter records them (OpenLIT: the "

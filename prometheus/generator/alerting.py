@@ -93,7 +93,7 @@ def errors() -> Group:
             {PROVIDER}/{MODEL} failed over the last 5 minutes (objective
             {_objective_text(objective, "humanizePercentage")}, for {cfg.spoken(cfg.FOR["LLMErrorRatioHigh"])}, at
             {_value_of(rec.requests_rate("5m"), PAIR, PRINTF_2)} calls/s).""",
-        dashboard=uids.ERRORS,
+        dashboard=uids.ERRORS, subject=rec.error_ratio("5m"),
         fires_when=f"failed / all calls of an app and model over 5 min > its error-ratio objective "
                    f"(default {objective.default:.0%}), at ≥ {gate:g} calls/s",
         comment=f"""
@@ -123,7 +123,7 @@ def _burn_alert(burn: cfg.BurnAlert) -> Alert:
             enough to spend their {cfg.spoken(cfg.SLO_PERIOD, adjective=True)} error budget (availability
             objective {target})
             {VALUE_1} times faster than sustainable. {verb} at {how}.""",
-        dashboard=uids.SLO,
+        dashboard=uids.SLO, subject=rec.burn_rate(burn.windows[0].long),
         fires_when="error-budget burn rate of an app and model against its availability objective (default "
                    f"{cfg.AVAILABILITY_OBJECTIVE.default:.1%}) > "
                    + " or > ".join(f"{w.factor:g}× over {w.long} and {w.short}" for w in burn.windows)
@@ -148,7 +148,7 @@ def _latency_alert(name: str, objective: cfg.Objective, spec: contract.MetricSpe
             95% of {APP}'s calls to {PROVIDER}/{MODEL} over
             the last 5 minutes {how_long} {DURATION} (objective
             {_objective_text(objective, "humanizeDuration")}, for {cfg.spoken(cfg.FOR[name])}).""",
-        dashboard=uids.LATENCY, reads=(spec.name,),
+        dashboard=uids.LATENCY, reads=(spec.name,), subject=measured,
         fires_when=f"{objective.title} of an app and model over 5 min > its objective "
                    f"(default {_seconds_text(objective.default)}), at ≥ {gate:g} calls/s")
 
@@ -275,7 +275,7 @@ def traffic() -> Group:
             {APP} ({DEPARTMENT}) made {VALUE} LLM calls in the last
             {cfg.spoken(silence)}, after {_value_of("app:llm_requests:rate5m_avg1h", ("job", "app_id"), PRINTF_1)}
             calls/s on average over the last hour.""",
-        dashboard=uids.OVERVIEW,
+        dashboard=uids.OVERVIEW, subject=rec.requests_rate(silence),
         fires_when=f"an app that averaged > {baseline:g} calls/s over the last hour makes no call for {silence} "
                    "(unless the same hour yesterday was quiet)",
         comment=f"""
@@ -298,7 +298,7 @@ def gpu() -> Group:
             {minimum:.0%} utilisation for {cfg.spoken(cfg.FOR["LLMGPUUnderutilized"])} (now
             {RATE}): self-hosted
             capacity is paid for but idle.""",
-        dashboard=uids.GPU, reads=("llm_gpu_utilization_ratio",),
+        dashboard=uids.GPU, reads=("llm_gpu_utilization_ratio",), subject=rec.GPU_SIGNALS["utilization"],
         fires_when=f"a GPU below {minimum:.0%} utilisation (silent only while its exporter reports the GPUs "
                    "unreadable)",
         comment="""
@@ -319,7 +319,7 @@ def quality() -> Group:
                 The rolling quality score of {APP}'s answers is {VALUE_2}
                 out of 5 (threshold {minimum:g} for {cfg.spoken(cfg.FOR["LLMQualityScoreLow"])}, while the app
                 has traffic).""",
-              dashboard=uids.ERRORS, reads=("llm_quality_score",),
+              dashboard=uids.ERRORS, reads=("llm_quality_score",), subject="app:llm_quality_score:min",
               fires_when=f"an app's rolling quality score < {minimum:g} while it has traffic"),
         Alert("LLMNegativeFeedbackHigh", f"""
                 app:llm_feedback_negative_ratio:rate1h > {maximum:g}
@@ -330,7 +330,7 @@ def quality() -> Group:
                 {RATE} of the user ratings of {APP} over the last hour were negative
                 (threshold {maximum:.0%} for {cfg.spoken(cfg.FOR["LLMNegativeFeedbackHigh"])}, with at least
                 {per_hour:g} ratings an hour).""",
-              dashboard=uids.ERRORS, reads=("llm_feedback",),
+              dashboard=uids.ERRORS, reads=("llm_feedback",), subject="app:llm_feedback_negative_ratio:rate1h",
               fires_when=f"> {maximum:.0%} negative feedback over 1 h (≥ {per_hour:g} ratings)"),
     ))
 

@@ -16,7 +16,7 @@ from llm_exporter import contract
 
 from . import groups
 from .adapters import ADAPTERS, CONTRACT, GPU_ADAPTERS
-from .model import Record
+from .model import Alert, Record
 
 _IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 # The stack's own configuration, exposed by its exporter whatever the sources are (budgets, prices,
@@ -71,8 +71,16 @@ def _recorded_sources(name: str) -> frozenset[str]:
     found: set[str] = set()
     for record in _recorded()[name]:
         labels = dict(record.labels)
-        found |= {labels["source"]} if "source" in labels else sources_of(record.expr)
+        if "source" in labels:
+            found.add(labels["source"])
+        else:
+            found |= sources_of(record.subject or record.expr)
     return frozenset(found)
+
+
+def alert_sources(alert: Alert) -> frozenset[str]:
+    """The sources that can raise `alert`: those feeding the series it watches."""
+    return sources_of(alert.subject or alert.expr)
 
 
 def sources_of(expr: str) -> frozenset[str]:

@@ -125,31 +125,38 @@ def sources() -> Group:
 
 
 def _tokens_and_cost(function: str, window: str, priced_only: bool = False) -> list[Record]:
-    """Tokens and spend over `window`; with `priced_only`, tokens only of the sources that report no
-    spend (their spend is priced from them), which is all the long windows need."""
-    unpriced = tuple(a for a in ADAPTERS if a.cost is None and (a.input_tokens or a.output_tokens))
+    """Tokens and spend over `window`. Spend is the source's own where it reports it everywhere;
+    otherwise its own where present, else its tokens priced (`_priced`). With `priced_only`,
+    tokens only of the sources whose spend is priced from them (all the long windows need)."""
+    priced = tuple(a for a in ADAPTERS if (a.cost is None or not a.cost_everywhere)
+                   and (a.input_tokens or a.output_tokens))
     rules: list[Record] = []
     for direction in DIRECTIONS:
         rules += per_source(tokens(function, window, "source_app_model"),
                             lambda a, d=direction: a.input_tokens if d == "input" else a.output_tokens,
                             CALL, function, window, labels=(("direction", direction),),
-                            adapters=unpriced if priced_only else ADAPTERS)
-    rules += per_source(cost(function, window, "source_app_model"), lambda a: a.cost, CALL, function, window)
-    rules += [Record(cost(function, window, "source_app_model"), _priced(a.name, function, window),
-                     labels=(("source", a.name),)) for a in unpriced]
+                            adapters=priced if priced_only else ADAPTERS)
+    own = {r.labels[0][1]: r for r in per_source(cost(function, window, "source_app_model"), lambda a: a.cost,
+                                                  CALL, function, window)}
+    for adapter in ADAPTERS:
+        parts = [own[adapter.name].expr] if adapter.name in own else []
+        parts += [_priced(adapter.name, function, window)] if adapter in priced else []
+        if parts:
+            rules.append(Record(cost(function, window, "source_app_model"), "\nor\n".join(parts),
+                                labels=(("source", adapter.name),)))
     return rules
 
 
 def _priced(source: str, function: str, window: str) -> str:
-    """Spend of a source that reports tokens but no cost: tokens × price per token, or, for a model
-    with no token price and a GPU-hour price (llm_self_hosted_usd_per_hour), that price times the
-    window's hours, shared between the model's callers by their tokens."""
+    """Spend of a source that reports tokens but no cost. A self-hosted model with a GPU-hour price
+    (llm_self_hosted_usd_per_hour) costs that price times the window's hours, shared between the
+    model's callers by their tokens; any other model its tokens × the price per token."""
     used = f'{tokens(function, window, "source_app_model")}{{source="{source}"}}'
     per_token = "max by (model, direction) (llm_price_usd_per_token)"
     hours = f"{cfg.seconds(window) / 3600:g}" if function == "increase" else "1 / 3600"
     share = f"sum by ({CALL}, layer) ({used})\n    / on (model) group_left () (sum by (model) ({used}) > 0)"
-    return (f"sum by ({CALL}, layer) ({used} * on (model, direction) group_left {per_token})\n"
-            f"or\n  {share}\n    * on (model) group_left max by (model) (llm_self_hosted_usd_per_hour) * {hours}\n")
+    return (f"{share}\n    * on (model) group_left max by (model) (llm_self_hosted_usd_per_hour) * {hours}\n"
+            f"or\n  sum by ({CALL}, layer) ({used} * on (model, direction) group_left {per_token})\n")
 
 
 # -- counted once ----------------------------------------------------------------------------------
@@ -160,7 +167,7 @@ def requests() -> Group:
     rules = [Record(requests_rate(window), counted_once(requests_rate(window, "source_app_model")))
              for window in (TRAFFIC_WINDOW, base)]
     rules.append(Record(errors_rate(base), at_layer(errors_rate(base, "source_app_model"), requests_rate(base))
-                        + f"or {requests_rate(base)} * 0\n"))
+                        + f"or {requests_rate(base)} * 0\n", subject=requests_rate(base, "source_app_model")))
     for window in cfg.rate_windows()[1:]:
         rules += [Record(requests_rate(window), f"avg_over_time({requests_rate(base)}[{window}])"),
                   Record(errors_rate(window), f"avg_over_time({errors_rate(base)}[{window}])")]
@@ -257,7 +264,8 @@ def latency() -> Group:
     rules = []
     for spec in LATENCY_HISTOGRAMS:
         rules += [
-            Record(buckets(spec), at_layer(buckets(spec, "source_app_model"), requests_rate("5m"))),
+            Record(buckets(spec), at_layer(buckets(spec, "source_app_model"), requests_rate("5m")),
+                   subject=buckets(spec, "source_app_model")),
             Record(p95(spec), f"histogram_quantile(0.95, {buckets(spec)})"),
             Record(p95(spec, "model"), f"histogram_quantile(0.95, sum by ({MODEL}, le) ({buckets(spec)}))"),
         ]
