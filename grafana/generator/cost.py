@@ -46,10 +46,12 @@ def build() -> Dashboard:
              description=f"Single calls that cost more than {expensive} (LLMExpensiveRequest fires on any). Only "
                         "sources that price each call have it: this project's exporter and library."),
         stat("Unpriced calls, last hour", PromQuery(
-            f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h])) or vector(0)"), unit="none",
+            f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h]))"
+            f" or 0 * sum(llm_requests_total{{{c.SEL_MODEL}}})"), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
              description="Calls to models missing from pricing.yaml: their cost is not counted "
-                         "(LLMUnpricedRequests). Add the model's price."),
+                         "(LLMUnpricedRequests). Add the model's price. Counted by this project's "
+                         "exporter and library only."),
 
         bargauge("Daily budget used, last 24 h", PromQuery(
             f"department:llm_budget_daily_usage:ratio{{{D}}}", legend="{{department}}"),

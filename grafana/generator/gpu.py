@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llm_exporter import contract
 from prometheus.generator import recording
 
 from . import common as c
@@ -54,10 +55,11 @@ def build() -> Dashboard:
                    threshold_style="line"),
         timeseries("Self-hosted traffic", PromQuery(
             f"sum by (model) ({recording.requests_rate('5m', 'source_app_model')}{{layer=\"engine\"}})\n"
-            f"  or sum by (model) ({recording.requests_rate('5m', 'model')}{{provider=\"vllm\"}})",
+            f"  or sum by (model) ({recording.requests_rate('5m', 'model')}\n"
+            f"    and on (model) {contract.SELF_HOSTED_PRICE.name})",
             legend="{{model}}"), unit="reqps", decimals=2, w=8, h=7,
-            description="Calls the model servers on these GPUs answer (the engine layer: vLLM, SGLang, TGI, NIM; "
-                        "the mock fleet's self-hosted model)."),
+            description="Calls the model servers on these GPUs answer: what the engines (vLLM, SGLang, TGI, "
+                        "NIM) count, else the calls to models priced by the GPU hour in pricing.yaml."),
         timeseries("Running and queued calls (engines)",
                    PromQuery(f"sum by (model) ({_engine('running')})", legend="running {{model}}"),
                    PromQuery(f"sum by (model) ({_engine('waiting')})", legend="queued {{model}}"),

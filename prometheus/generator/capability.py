@@ -67,15 +67,18 @@ def _recorded() -> dict[str, tuple[Record, ...]]:
 
 
 @functools.cache
-def _recorded_sources(name: str) -> frozenset[str]:
+def _recorded_sources(name: str) -> frozenset[str] | None:
+    """Sources of a recorded series: the `source` its rules set, else those of what they read;
+    None when every rule of that name reads only configuration."""
     found: set[str] = set()
+    known = False
     for record in _recorded()[name]:
         labels = dict(record.labels)
-        if "source" in labels:
-            found.add(labels["source"])
-        else:
-            found |= sources_of(record.subject or record.expr)
-    return frozenset(found)
+        sources = frozenset({labels["source"]}) if "source" in labels else _sources(record.subject or record.expr)
+        if sources is not None:
+            found |= sources
+            known = True
+    return frozenset(found) if known else None
 
 
 def alert_sources(alert: Alert) -> frozenset[str]:
@@ -84,11 +87,103 @@ def alert_sources(alert: Alert) -> frozenset[str]:
 
 
 def sources_of(expr: str) -> frozenset[str]:
-    """The sources that can feed `expr`."""
-    found: set[str] = set()
-    for name in identifiers(expr):
-        if name in _recorded():
-            found |= _recorded_sources(name)
-        elif name in _raw_sources():
-            found |= _raw_sources()[name]
-    return frozenset(found)
+    """The sources that can feed `expr`: the union over `or`, the intersection over every other
+    binary operator (`a / b` needs both sides; `a and b` keeps a's series where b has some)."""
+    return _sources(expr) or frozenset()
+
+
+# Binary operators, loosest first (PromQL's precedence).
+_LEVELS = (("or",), ("and", "unless"), ("==", "!=", ">=", "<=", ">", "<"), ("+", "-"), ("*", "/", "%", "atan2"),
+           ("^",))
+_OPENING, _CLOSING = "({[", ")}]"
+_MODIFIERS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+
+
+def _top_level(expr: str) -> list[tuple[int, str]]:
+    """(position, token) of every character or word outside brackets and strings."""
+    out, depth, i = [], 0, 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch in "\"'":
+            end = i + 1
+            while expr[end] != ch:
+                end += 2 if expr[end] == "\\" else 1
+            i = end + 1
+            continue
+        if ch in _OPENING:
+            if depth == 0:
+                out.append((i, ch))
+            depth += 1
+        elif ch in _CLOSING:
+            depth -= 1
+        elif depth == 0:
+            word = _IDENTIFIER.match(expr, i)
+            token = word.group() if word else expr[i:i + 2] if expr[i:i + 2] in _LEVELS[2] else ch
+            out.append((i, token))
+            i += len(token)
+            continue
+        i += 1
+    return out
+
+
+def _split(expr: str) -> list[tuple[str, str]] | None:
+    """`expr` cut at its loosest top-level binary operator: [("", first), (op, next), ...]."""
+    tokens = _top_level(expr)
+    for level in _LEVELS:
+        cuts = [(i, t) for i, t in tokens if t in level and (t not in "+-" or expr[:i].strip())]
+        if cuts:
+            parts, start, op = [], 0, ""
+            for i, token in cuts:
+                parts.append((op, expr[start:i]))
+                start, op = i + len(token), token
+            return [*parts, (op, expr[start:])]
+    return None
+
+
+def _arguments(expr: str) -> list[str]:
+    """The expressions inside a call or aggregation (`f(a, b)`, `sum by (x) (a)`, `(a)`), not its
+    grouping labels."""
+    tokens = _top_level(expr)
+    out = []
+    for n, (i, token) in enumerate(tokens):
+        if token == "(" and not (n and tokens[n - 1][1] in _MODIFIERS):
+            inner, depth = i + 1, 0
+            for j in range(i, len(expr)):
+                depth += (expr[j] in _OPENING) - (expr[j] in _CLOSING)
+                if depth == 0:
+                    break
+            out += [part for _, part in _split_commas(expr[inner:j])]
+    return out
+
+
+def _split_commas(expr: str) -> list[tuple[int, str]]:
+    cuts = [i for i, token in _top_level(expr) if token == ","]
+    starts = [0, *(i + 1 for i in cuts)]
+    ends = [*cuts, len(expr)]
+    return [(start, expr[start:end]) for start, end in zip(starts, ends, strict=True)]
+
+
+def _sources(expr: str) -> frozenset[str] | None:
+    """Sources of `expr`; None for an expression that reads no source (a number, a string, vector(0),
+    a series no source feeds), which leaves the other side of an operator as it is."""
+    parts = _split(expr)
+    if parts:
+        found = _sources(parts[0][1])
+        for op, part in parts[1:]:
+            other = _sources(part)
+            if op == "unless" or other is None:
+                continue
+            found = other if found is None else found | other if op == "or" else found & other
+        return found
+    arguments = _arguments(expr)
+    if arguments:
+        found = [s for s in map(_sources, arguments) if s is not None]
+        return frozenset().union(*found) if found else None
+    return _leaf(expr)
+
+
+def _leaf(selector: str) -> frozenset[str] | None:
+    found = [_recorded_sources(name) if name in _recorded() else _raw_sources().get(name)
+             for name in identifiers(selector)]
+    known = [sources for sources in found if sources is not None]
+    return frozenset().union(*known) if known else None

@@ -39,7 +39,7 @@ def relabel(expr: str, labels: Labels) -> str:
     return expr
 
 
-def _read(series: Series, function: str, window: str, suffix: str = "") -> str:
+def read(series: Series, function: str, window: str, suffix: str = "") -> str:
     """`function(selector[window])` (a gauge's plain selector when `function` is empty) for each
     spelling of the series, the first present winning."""
     reads = [f"{function}({selector}[{window}])" if function else selector for selector in series.selectors(suffix)]
@@ -62,9 +62,9 @@ def per_source(name: str, series_of: Term, by: str, function: str = "rate", wind
         series = series_of(adapter)
         if series is None:
             continue
-        read = relabel(_read(series, function, window, suffix), adapter.labels)
-        read = f'label_replace({read}, "layer", "{adapter.layer}", "layer", "")'
-        records.append(Record(name, f"{aggregation} by ({by}, layer) ({read})",
+        expr = relabel(read(series, function, window, suffix), adapter.labels)
+        expr = f'label_replace({expr}, "layer", "{adapter.layer}", "layer", "")'
+        records.append(Record(name, f"{aggregation} by ({by}, layer) ({expr})",
                               labels=(("source", adapter.name), *labels)))
     return records
 
