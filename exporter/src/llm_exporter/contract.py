@@ -27,6 +27,23 @@ FEEDBACK_RATINGS = ("positive", "negative")
 FLAG_REASONS = ("hallucination", "refusal", "pii", "toxicity")
 BUDGET_PERIODS = ("daily", "monthly")
 TELEMETRY_SIGNALS = ("traces", "logs")
+# Requests the exporter refused itself (nothing was recorded or sent upstream), by route and reason.
+REJECT_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/mock/scenario",
+    "/alertmanager/webhook",
+    "other",
+)
+REJECT_REASONS = (
+    "body_too_large",  # 413: over the route's size limit
+    "body_timeout",  # 408: the body did not arrive within the body timeout
+    "malformed_body",  # 400: not JSON, not UTF-8, or nested too deeply
+    "invalid_payload",  # 400/422: JSON, but not what the route accepts
+    "unauthorized",  # 401: the webhook's bearer token was missing or wrong
+    "server_busy",  # 503: request bodies in progress would pass the memory budget
+)
 
 DURATION_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20)
@@ -90,6 +107,11 @@ TELEMETRY_DROPPED = MetricSpec(
     "llm_telemetry_dropped", "counter", "Trace spans or log records dropped because export could not keep up.",
     ("signal",),
 )
+REJECTED = MetricSpec(
+    "llm_rejected_requests", "counter",
+    "HTTP requests refused by the exporter before any processing (never sent upstream, nothing recorded).",
+    ("route", "reason"),
+)
 ALERT_NOTIFICATIONS = MetricSpec(
     "llm_alert_notifications", "counter", "Alertmanager webhook notifications received.",
     ("receiver", "status", "alertname"),
@@ -109,6 +131,6 @@ GPU_METRICS = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_TOTAL, GPU_POWER, GP
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, TOKENS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK, FLAGGED,
-    BUDGET, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW, TELEMETRY_DROPPED, ALERT_NOTIFICATIONS, GPU_UP, *GPU_METRICS,
-    EXPORTER_INFO, MOCK_SCENARIO,
+    BUDGET, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW, TELEMETRY_DROPPED, REJECTED, ALERT_NOTIFICATIONS, GPU_UP,
+    *GPU_METRICS, EXPORTER_INFO, MOCK_SCENARIO,
 )

@@ -236,6 +236,7 @@ class Recorder:
         self._telemetry_dropped: dict[str, int] = dict.fromkeys(contract.TELEMETRY_SIGNALS, 0)
         self._notifications: dict[tuple[str, str, str], int] = {}
         self._invalid: dict[str, int] = {}
+        self._rejected: dict[tuple[str, str], int] = {}
 
     # -- recording -------------------------------------------------------------------------
 
@@ -352,13 +353,16 @@ class Recorder:
                 self._flagged[key] = self._flagged.get(key, 0) + 1
 
     def call_started(self, provider: str, model: str) -> None:
-        """Mark a call in flight (llm_active_requests); pair with `call_finished`."""
-        key = (self.guard.value("provider", provider), self.guard.value("model", model))
+        """Mark a call in flight (llm_active_requests); pair with `call_finished`. A value past
+        its label's bound is counted in llm_label_overflow_total once, when the call is recorded."""
+        guard = self.guard
+        key = (guard.value("provider", provider, count=False), guard.value("model", model, count=False))
         with self._lock:
             self._active[key] = self._active.get(key, 0) + 1
 
     def call_finished(self, provider: str, model: str) -> None:
-        key = (self.guard.value("provider", provider), self.guard.value("model", model))
+        guard = self.guard
+        key = (guard.value("provider", provider, count=False), guard.value("model", model, count=False))
         with self._lock:
             self._active[key] = max(self._active.get(key, 0) - 1, 0)
 
@@ -370,6 +374,13 @@ class Recorder:
         key = (self.guard.value("receiver", receiver), sanitise(status), self.guard.value("alertname", alertname))
         with self._lock:
             self._notifications[key] = self._notifications.get(key, 0) + 1
+
+    def request_rejected(self, route: str, reason: str) -> None:
+        """Count one HTTP request the exporter refused before recording or forwarding anything."""
+        route = route if route in contract.REJECT_ROUTES else "other"
+        key = (route, reason if reason in contract.REJECT_REASONS else "invalid_payload")
+        with self._lock:
+            self._rejected[key] = self._rejected.get(key, 0) + 1
 
     # -- exposition ------------------------------------------------------------------------
 
@@ -390,6 +401,7 @@ class Recorder:
                 (contract.UNPRICED, [((m,), n) for m, n in self._unpriced.items()]),
                 (contract.INVALID_VALUES, [((f,), n) for f, n in self._invalid.items()]),
                 (contract.TELEMETRY_DROPPED, [((s,), n) for s, n in self._telemetry_dropped.items()]),
+                (contract.REJECTED, list(self._rejected.items())),
                 (contract.ALERT_NOTIFICATIONS, list(self._notifications.items())),
                 (contract.ACTIVE, list(self._active.items())),
             ]

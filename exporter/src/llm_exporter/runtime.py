@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from . import __version__
-from .alert_webhook import NotificationLog
+from .alert_webhook import NotificationLog, WebhookToken
 from .config import load_budgets, load_pricing
 from .labels import LabelGuard
 from .mock.gpus import MockGPUSource
@@ -27,11 +27,13 @@ class Runtime:
     notifications: NotificationLog = field(default_factory=NotificationLog)
     proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
     telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
+    webhook_token: WebhookToken | None = None  # what POST /alertmanager/webhook requires, if anything
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
     pricing = load_pricing(settings.pricing_file)
+    webhook_token = WebhookToken.from_file(settings.webhook_token_file) if settings.webhook_token_file else None
     budgets = load_budgets(settings.budgets_file)
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
@@ -46,7 +48,7 @@ def build_runtime(settings: Settings) -> Runtime:
     # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
-                   telemetry=telemetry)
+                   telemetry=telemetry, webhook_token=webhook_token)
 
 
 # -- real and proxy modes (issue 6) ----------------------------------------------------------

@@ -19,6 +19,7 @@ from .recorder import DEFAULT_MAX_LABEL_SETS
 MODES = ("mock", "real", "proxy")
 ENVIRONMENTS = ("development", "production")
 ENV_PREFIX = "LLM_EXPORTER_"
+DOCS_CHOICES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class Settings:
     label_bounds: tuple[tuple[str, int], ...] = ()  # overrides of labels.DEFAULT_BOUNDS
     max_label_sets: int = DEFAULT_MAX_LABEL_SETS
     max_request_bytes: int = 16 * 1024 * 1024  # proxy mode: larger request bodies get a 413
+    body_timeout: float = 30.0  # seconds for a whole request body to arrive; then 408
+    max_body_bytes_in_flight: int = 64 * 1024 * 1024  # request bodies held at once; past it 503
+    webhook_token_file: Path | None = None  # the bearer token /alertmanager/webhook requires
+    docs: str = "auto"  # /docs and /openapi.json: auto = on in mock mode only
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.docs == "on" or (self.docs == "auto" and self.mode == "mock")
 
 
 def _label_bounds(text: str) -> tuple[tuple[str, int], ...]:
@@ -126,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct (provider, model, app_id, department) label sets before 'other'")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=defaults.max_request_bytes,
                         help="proxy mode: largest request body accepted (bytes); larger ones get a 413")
+    parser.add_argument("--body-timeout", type=_positive_float, default=defaults.body_timeout,
+                        help="seconds a request body may take to arrive; a slower one gets 408")
+    parser.add_argument("--max-body-bytes-in-flight", type=_positive_int, default=defaults.max_body_bytes_in_flight,
+                        help="request body bytes held at once by requests in progress; past it, 503")
+    parser.add_argument("--webhook-token-file", type=Path, default=defaults.webhook_token_file,
+                        help="file holding the bearer token POST /alertmanager/webhook requires (none: no token)")
+    parser.add_argument("--docs", choices=DOCS_CHOICES, default=defaults.docs,
+                        help="serve /docs and /openapi.json (auto: in mock mode only)")
     parser.add_argument("--env", choices=ENVIRONMENTS, default=defaults.env,
                         help="development logs at debug level, production at info")
     parser.add_argument("--upstream-url", default=defaults.upstream_url,
@@ -161,6 +178,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             env_defaults[action.dest] = value
     parser.set_defaults(**env_defaults)
     args = parser.parse_args(argv)
+    if args.max_body_bytes_in_flight < args.max_request_bytes:
+        parser.error("--max-body-bytes-in-flight must be at least --max-request-bytes")
     if args.mode == "proxy" and not args.upstream_url:
         parser.error("proxy mode needs --upstream-url (or LLM_EXPORTER_UPSTREAM_URL)")
     if args.upstream_url:
