@@ -91,6 +91,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
+_optional_path.__name__ = "path"
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not 0 < value < float("inf"):
@@ -139,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds a request body may take to arrive; a slower one gets 408")
     parser.add_argument("--max-body-bytes-in-flight", type=_positive_int, default=defaults.max_body_bytes_in_flight,
                         help="request body bytes held at once by requests in progress; past it, 503")
-    parser.add_argument("--webhook-token-file", type=Path, default=defaults.webhook_token_file,
+    parser.add_argument("--webhook-token-file", type=_optional_path, default=defaults.webhook_token_file,
                         help="file holding the bearer token POST /alertmanager/webhook requires (none: no token)")
     parser.add_argument("--docs", choices=DOCS_CHOICES, default=defaults.docs,
                         help="serve /docs and /openapi.json (auto: in mock mode only)")
