@@ -69,7 +69,7 @@ def test_distinct_names_stay_within_bounds_and_memory_stops_growing(figures: Fig
 
 def test_live_proxy_under_a_cardinality_attack(upstream, figures: Figures) -> None:
     """Over HTTP, through the proxy, with small bounds so that overflow starts at once."""
-    calls = scaled(400, 100_000)
+    calls = scaled(400, 20_000)
     with run_exporter("--mode", "proxy", "--upstream-url", upstream.url,
                       "--label-bounds", "model=4,app_id=4") as proxy:
         session = requests.Session()
