@@ -186,6 +186,10 @@ def _add_mock_routes(app: FastAPI, runtime: Runtime, reject: Any) -> None:
 def _add_alert_routes(app: FastAPI, runtime: Runtime, reject: Any) -> None:
     route = "/alertmanager/webhook"
     token = runtime.webhook_token
+    if token is None and runtime.settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the alert webhook accepts notifications from anyone who can reach %s:%d; give it a "
+                    "token with --webhook-token-file", runtime.settings.host, runtime.settings.port,
+                    extra={"event": "webhook_without_token"})
 
     @app.post(route)
     async def alert_webhook(request: Request) -> Response:
