@@ -125,8 +125,8 @@ def invalid_request(payload: dict[str, Any], path: str) -> str | None:
                for key in ("max_tokens", "max_completion_tokens", "dimensions")]
     if path.endswith("/chat/completions"):
         messages = payload.get("messages")
-        checks.append(("messages must be a non-empty array of objects", isinstance(messages, list)
-                       and bool(messages) and all(isinstance(m, dict) for m in messages)))
+        checks.append(("messages must be an array of objects", isinstance(messages, list)
+                       and all(isinstance(m, dict) for m in messages)))
     elif path.endswith("/embeddings"):
         checks.append(("input must be a string or an array", isinstance(payload.get("input"), str | list)))
     else:
