@@ -20,6 +20,7 @@ import yaml
 
 from grafana import generator
 from grafana.generator.builder import Dashboard, PromQuery
+from tests.e2e_support import alerting
 from tests.support import dashboards as ds
 from tests.support.processes import Running, run_prometheus
 
@@ -32,7 +33,7 @@ TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 def _fast_rule_copies(directory: Path) -> list[Path]:
     out = []
-    for path in sorted(ds.RULES_DIR.glob("*.yml")):
+    for path in alerting.shipped_rule_files():
         document = yaml.safe_load(path.read_text())
         for group in document.get("groups", []):
             group["interval"] = INTERVAL

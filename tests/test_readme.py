@@ -10,6 +10,7 @@ import yaml
 
 from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.settings import build_parser
+from prometheus import generator
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_ALERTS = {"LLMCall", "LLMObservability"}  # identifiers in the docs that are not alert names
@@ -108,8 +109,7 @@ def test_compose_commands_and_profiles_named_exist() -> None:
 
 
 def test_alerts_scenarios_and_dashboards_named_exist() -> None:
-    alerts = {rule["alert"] for path in (REPO / "prometheus" / "rules").glob("*.yml")
-              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
+    alerts = {alert.name for alert in generator.alerts()}
     named_alerts = set(re.findall(r"\b((?:LLM|Target|Alertmanager)[A-Z][A-Za-z0-9]+)\b", README))
     assert named_alerts and named_alerts <= alerts, named_alerts - alerts
     for doc in (REPO / "docs").glob("*.md"):  # the docs name only alerts that exist, too

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus.generator import recording
+
 from . import common as c
 from .builder import (
     HIDDEN_COLUMNS,
@@ -21,7 +23,7 @@ D = c.SEL_DEPT
 COST_RATE = f"rate(llm_cost_usd_total{{{F}}}[5m])"
 REQUEST_RATE = f"rate(llm_requests_total{{{F}}}[5m])"
 TOKEN_RATE = f"rate(llm_tokens_total{{{F}}}[5m])"
-OVER = f"instance:llm_requests_over_1usd:total{{{c.SEL_CALL}}}"
+OVER = f"{recording.EXPENSIVE_REQUESTS}{{{c.SEL_CALL}}}"
 
 
 def build() -> Dashboard:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus.generator import config as cfg
+
 from . import common as c
 from .builder import (
     NON_NEGATIVE,
@@ -31,16 +33,18 @@ def build() -> Dashboard:
              links=c.to(c.ERRORS, "Errors and quality")),
         stat("Error ratio", PromQuery(c.ratio(ERRORS, REQUESTS)), unit="percentunit", decimals=2,
              thresholds=c.upper(c.ERROR_RATIO_MAX),
-             description=f"Failed over all calls, last 5 minutes. Red from {c.ERROR_RATIO_MAX:.0%} "
-                         "(LLMErrorRatioHigh).", links=c.to(c.ERRORS, "Errors and quality")),
+             description=f"Failed over all calls, last 5 minutes. Red from the default objective "
+                         f"({c.ERROR_RATIO_MAX:.0%}); LLMErrorRatioHigh fires per app and model above its own.",
+             links=c.to(c.ERRORS, "Errors and quality")),
         stat("P95 latency", PromQuery(c.quantile(0.95, DURATION)),
             unit="s", decimals=1, thresholds=c.upper(c.LATENCY_P95_MAX),
-            description=f"End-to-end, all selected calls, last 5 minutes. Red from {c.LATENCY_P95_MAX:g} s "
-                        "(LLMLatencyP95High, per model).", links=c.to(c.LATENCY, "Latency")),
+            description=f"End-to-end, all selected calls, last 5 minutes. Red from the default objective "
+                        f"({c.LATENCY_P95_MAX:g} s; LLMLatencyP95High uses each app and model's own).",
+            links=c.to(c.LATENCY, "Latency")),
         stat("P95 time to first token", PromQuery(c.quantile(0.95, TTFT)),
             unit="s", decimals=2, thresholds=c.upper(c.TTFT_P95_MAX),
-            description=f"Streamed calls, last 5 minutes. Red from {c.TTFT_P95_MAX:g} s "
-                        "(LLMTimeToFirstTokenP95High, per model).", links=c.to(c.LATENCY, "Latency")),
+            description=f"Streamed calls, last 5 minutes. Red from the default objective ({c.TTFT_P95_MAX:g} s; "
+                        "LLMTimeToFirstTokenP95High uses each app and model's own).", links=c.to(c.LATENCY, "Latency")),
         stat("Tokens / s", PromQuery(f"sum(rate(llm_tokens_total{{{F}}}[5m]))"), unit="short", decimals=0,
              description="Input and output tokens billed per second (5-minute rate).",
              links=c.to(c.COST, "Cost and budgets")),
@@ -73,11 +77,13 @@ def build() -> Dashboard:
         timeseries("Error ratio by model", PromQuery(c.ratio(
             f"sum by (model) (app_model:llm_request_errors:rate5m{{{F}}})",
             f"sum by (model) (app_model:llm_requests:rate5m{{{F}}})"), legend="{{model}}"),
-            unit="percentunit", decimals=1, w=8, thresholds=c.upper(c.ERROR_RATIO_MAX), threshold_style="line",
-            links=c.to(c.ERRORS, "Errors and quality")),
+            c.objective_line(cfg.ERROR_RATIO_OBJECTIVE, "model", c.SEL_CALL), overrides=[c.OBJECTIVE_STYLE],
+            unit="percentunit", decimals=1, w=8, links=c.to(c.ERRORS, "Errors and quality"),
+            description="Dashed: each model's error-ratio objective."),
         timeseries("P95 latency by model", PromQuery(c.quantile(0.95, DURATION, "model"), legend="{{model}}"),
-            unit="s", decimals=1, w=8, thresholds=c.upper(c.LATENCY_P95_MAX), threshold_style="line",
-            links=c.to(c.LATENCY, "Latency")),
+            c.objective_line(cfg.LATENCY_OBJECTIVE, "model", c.SEL_CALL), overrides=[c.OBJECTIVE_STYLE],
+            unit="s", decimals=1, w=8, links=c.to(c.LATENCY, "Latency"),
+            description="Dashed: each model's latency objective."),
         timeseries("Tokens / s by direction", PromQuery(
             f"sum by (direction) (rate(llm_tokens_total{{{F}}}[5m]))", legend="{{direction}}"),
             unit="short", decimals=0, stack=True, w=8),

@@ -4,6 +4,7 @@
 |-----------------------------------------|------|------|-------|
 | GET /metrics, /healthz, /readyz, /      | yes  | yes  | yes   |
 | GET, POST /mock/scenario                | yes  |      |       |
+| GET /sources, /sources/{name}/metrics   | yes  |      |       |
 | POST /alertmanager/webhook              | yes  | yes  |       |
 | GET /alertmanager/notifications         | yes  | yes  |       |
 | POST /v1/chat/completions, /v1/completions, /v1/embeddings | | | yes |
@@ -32,6 +33,10 @@ from starlette.exceptions import HTTPException
 from . import __version__
 from .alert_webhook import WebhookPayload
 from .instrument.exposition import render_metrics
+from .mock.dialects import CONTENT_TYPE as DIALECT_CONTENT_TYPE
+from .mock.dialects import UnknownDialectError
+from .mock.dialects import CONTENT_TYPE as DIALECT_CONTENT_TYPE
+from .mock.dialects import UnknownDialectError
 from .mock.scenarios import SCENARIOS, UnknownScenarioError
 from .openapi import DOCS_STATIC_URL, install_openapi
 from .request_body import BodyGuard, InvalidPayload, Rejected, Unauthorized, parse_json, read_body
@@ -65,6 +70,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     _add_common_routes(app, runtime)
     if runtime.simulator is not None:
         _add_mock_routes(app, runtime, reject)
+    if runtime.dialects is not None:
+        _add_source_routes(app, runtime)
     if settings.mode in ("mock", "real"):
         _add_alert_routes(app, runtime, reject)
     if runtime.proxy is not None:  # POST /v1/chat/completions, /v1/completions, /v1/embeddings
@@ -146,6 +153,8 @@ def _add_common_routes(app: FastAPI, runtime: Runtime) -> None:
             links["docs"] = "/docs"
         if runtime.simulator is not None:
             links["scenario"] = "/mock/scenario"
+        if runtime.dialects is not None:
+            links["sources"] = "/sources"
         if settings.mode in ("mock", "real"):
             links.update(alert_webhook="/alertmanager/webhook", notifications="/alertmanager/notifications")
         if runtime.proxy is not None:
@@ -181,6 +190,25 @@ def _add_mock_routes(app: FastAPI, runtime: Runtime, reject: Any) -> None:
         log.info("mock scenario switched", extra={"event": "scenario_switched", "previous": previous,
                                                   "scenario": scenario.name})
         return JSONResponse({"active": scenario.name, "previous": previous, "description": scenario.description})
+
+
+def _add_source_routes(app: FastAPI, runtime: Runtime) -> None:
+    """Mock mode: the simulated fleet in other projects' exposition formats."""
+    dialects = runtime.dialects
+    assert dialects is not None
+
+    @app.get("/sources")
+    def sources_index() -> JSONResponse:
+        return JSONResponse(dialects.index())
+
+    @app.get("/sources/{name}/metrics")
+    def source_metrics(name: str) -> Response:
+        """The mock fleet as the named source (vllm, litellm, dcgm, ...) would expose it."""
+        try:
+            body = dialects.render(name)
+        except UnknownDialectError as exc:
+            return _error(404, exc.message, valid_sources=sorted(dialects.by_name))
+        return Response(content=body, headers={"Content-Type": DIALECT_CONTENT_TYPE})
 
 
 def _add_alert_routes(app: FastAPI, runtime: Runtime, reject: Any) -> None:

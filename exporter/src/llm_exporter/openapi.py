@@ -91,6 +91,15 @@ def operations(runtime: Runtime, components: dict[str, Any]) -> dict[str, dict[s
                      "responses": {"200": _json({"type": "object"}, "switched"),
                                    **_refusals(ERROR, {"422": "no such scenario"})}},
         }
+    if runtime.dialects is not None:
+        paths["/sources"] = {"get": {"summary": "The sources whose exposition the mock fleet can imitate",
+                                     "responses": {"200": _json({"type": "object"}, "the sources")}}}
+        paths["/sources/{name}/metrics"] = {"get": {
+            "summary": "The mock fleet as the named source would expose it",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the exposition", "content": {
+                "text/plain": {"schema": {"type": "string"}}}},
+                "404": _json({"type": "object", "required": ["error"]}, "no such source")}}}
     if runtime.settings.mode in ("mock", "real"):
         components["securitySchemes"] = {"webhookToken": {"type": "http", "scheme": "bearer"}}
         webhook = {"summary": "Alertmanager webhook receiver (payload version 4)",

@@ -366,6 +366,11 @@ class Recorder:
         with self._lock:
             self._active[key] = max(self._active.get(key, 0) - 1, 0)
 
+    def active_requests(self) -> dict[tuple[str, str], int]:
+        """Calls in flight now, by (provider, model) as recorded: a copy of llm_active_requests."""
+        with self._lock:
+            return dict(self._active)
+
     def telemetry_dropped(self, signal: str, count: int = 1) -> None:
         with self._lock:
             self._telemetry_dropped[signal] = self._telemetry_dropped.get(signal, 0) + count

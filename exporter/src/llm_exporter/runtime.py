@@ -11,8 +11,10 @@ from . import __version__
 from .alert_webhook import NotificationLog, WebhookToken
 from .config import load_budgets, load_pricing
 from .labels import LabelGuard
+from .mock.dialects import Dialects
 from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
+from .objectives import ObjectivesCollector, load_objectives
 from .recorder import Recorder
 from .settings import Settings
 from .telemetry.pipeline import Telemetry
@@ -28,6 +30,7 @@ class Runtime:
     proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
     telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
     webhook_token: WebhookToken | None = None  # what POST /alertmanager/webhook requires, if anything
+    dialects: Dialects | None = None  # mock mode: the fleet in other projects' exposition (/sources/...)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -35,20 +38,23 @@ def build_runtime(settings: Settings) -> Runtime:
     pricing = load_pricing(settings.pricing_file)
     webhook_token = WebhookToken.from_file(settings.webhook_token_file) if settings.webhook_token_file else None
     budgets = load_budgets(settings.budgets_file)
+    objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
-    simulator = None
+    simulator = dialects = None
     if settings.mode == "mock":
         simulator = Simulator(recorder, rps=settings.mock_rps, seed=settings.seed, scenario=settings.scenario)
         recorder.gpu_source = MockGPUSource(simulator, count=settings.mock_gpus, seed=settings.seed)
         recorder.scenario = lambda: simulator.scenario.name
+        dialects = Dialects(recorder, budgets, recorder.gpu_source)
     proxy = _wire_real_or_proxy(settings, recorder)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(recorder)
+    registry.register(ObjectivesCollector(objectives))
     # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
-                   telemetry=telemetry, webhook_token=webhook_token)
+                   telemetry=telemetry, dialects=dialects, webhook_token=webhook_token)
 
 
 # -- real and proxy modes (issue 6) ----------------------------------------------------------

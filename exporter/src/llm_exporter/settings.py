@@ -33,6 +33,7 @@ class Settings:
     seed: int = 42
     pricing_file: Path = Path("/etc/llm-exporter/pricing.yaml")
     budgets_file: Path = Path("/etc/llm-exporter/budgets.yaml")
+    objectives_file: Path | None = None  # none: no llm_objective_* series (the rules' built-in defaults apply)
     env: str = "production"
     upstream_url: str | None = None
     # proxy mode (and the instrument library's defaults): labels when a request names none
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="mock simulator seed")
     parser.add_argument("--pricing-file", type=Path, default=defaults.pricing_file)
     parser.add_argument("--budgets-file", type=Path, default=defaults.budgets_file)
+    parser.add_argument("--objectives-file", type=Path, default=defaults.objectives_file,
+                        help="latency, error and availability objectives per model and app, exposed as "
+                             "llm_objective_* (without one the alerts use their built-in defaults)")
     parser.add_argument("--label-bounds", type=_label_bounds, default=defaults.label_bounds,
                         help="distinct values kept per label before 'other', e.g. app_id=200,model=100")
     parser.add_argument("--max-label-sets", type=_positive_int, default=defaults.max_label_sets,
