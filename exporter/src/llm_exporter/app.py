@@ -35,8 +35,6 @@ from .alert_webhook import WebhookPayload
 from .instrument.exposition import render_metrics
 from .mock.dialects import CONTENT_TYPE as DIALECT_CONTENT_TYPE
 from .mock.dialects import UnknownDialectError
-from .mock.dialects import CONTENT_TYPE as DIALECT_CONTENT_TYPE
-from .mock.dialects import UnknownDialectError
 from .mock.scenarios import SCENARIOS, UnknownScenarioError
 from .openapi import DOCS_STATIC_URL, install_openapi
 from .request_body import BodyGuard, InvalidPayload, Rejected, Unauthorized, parse_json, read_body
