@@ -16,12 +16,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 from .config import ConfigError
 
@@ -35,14 +36,28 @@ MAX_TEXT = 256  # characters kept of a label name or value
 MAX_SUMMARY = 1024  # characters kept of the summary annotation
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Alertmanager sends times as RFC 3339 strings; numbers and other spellings ("0", 1700000000)
+    that the datetime parser would also take are refused."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time with a zone, e.g. 2024-01-01T00:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
 class WebhookAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["firing", "resolved"]
     labels: dict[StrictStr, StrictStr]
     annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    startsAt: AwareDatetime
-    endsAt: AwareDatetime | None = None
+    startsAt: Rfc3339
+    endsAt: Rfc3339 | None = None
     generatorURL: StrictStr | None = None
     fingerprint: StrictStr | None = None
 
