@@ -123,3 +123,14 @@ def test_secrets_never_survive_redaction(before: str, left: str, secret: tuple[s
     assert value not in redact(text), text
     for limit in (5, len(text) // 2, len(text)):
         assert value not in preview(text, limit)
+
+
+def test_an_absurd_token_count_never_breaks_the_exposition() -> None:
+    """Found by the property above at full scale: two calls of 1e308 tokens summed past what a
+    float holds, and every later scrape failed. Counts above MAX_TOKENS are invalid, not summed."""
+    recorder = Recorder(PRICING, Budgets(departments={}), mode="mock", version="test")
+    for tokens in (1e308, 10**400, 1e308):
+        recorder.record(LLMCall(provider="p", model="m", app_id="a", department="d", duration_s=1.0,
+                                input_tokens=tokens, output_tokens=tokens))  # type: ignore[arg-type]
+    text = generate_latest(recorder).decode()
+    assert 'llm_invalid_values_total{field="input_tokens"} 3.0' in text

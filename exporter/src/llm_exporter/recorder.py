@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 QUALITY_EWMA_WEIGHT = 0.05  # each scored response moves the rolling score 5% of the way
 DEFAULT_MAX_LABEL_SETS = 1000  # distinct (provider, model, app_id, department) label sets
+MAX_TOKENS = 1_000_000_000  # per call and direction; more is not a count (and would overflow the exposition)
 _NUMBER = (float, int)
 
 
@@ -51,10 +52,10 @@ def _seconds(value: object, field: str, invalid: list[str]) -> float | None:
 
 
 def _tokens(value: object, field: str, invalid: list[str]) -> int:
-    """A non-negative whole token count, or 0 (noting the field as invalid)."""
-    if type(value) is int and value >= 0:
+    """A whole token count from 0 to MAX_TOKENS, or 0 (noting the field as invalid)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
-    if isinstance(value, int | float) and 0 <= value < math.inf and value == int(value):
+    if isinstance(value, int | float) and 0 <= value <= MAX_TOKENS and value == int(value):
         return int(value)
     invalid.append(field)
     return 0
@@ -259,8 +260,9 @@ class Recorder:
         input_tokens, output_tokens, quality = call.input_tokens, call.output_tokens, call.quality_score
         invalid: list[str] = []
         if not (type(duration) in _NUMBER and 0 <= duration < math.inf  # the fast path: all plausible
-                and type(input_tokens) is int and input_tokens >= 0 and type(output_tokens) is int
-                and output_tokens >= 0 and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
+                and type(input_tokens) is int and 0 <= input_tokens <= MAX_TOKENS
+                and type(output_tokens) is int and 0 <= output_tokens <= MAX_TOKENS
+                and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
                 and (quality is None or (type(quality) in _NUMBER and math.isfinite(quality)))):
             duration = _seconds(duration, "duration_s", invalid) or 0.0
             ttft = None if ttft is None else _seconds(ttft, "ttft_s", invalid)

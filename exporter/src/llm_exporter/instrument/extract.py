@@ -15,7 +15,7 @@ from typing import Any
 
 # More tokens than any single call has ever had: a larger count is a bogus value, read as unknown
 # (it would otherwise put an absurd cost on the counters, or overflow the float conversion).
-MAX_TOKENS = 1_000_000_000
+from ..recorder import MAX_TOKENS
 
 _SCALARS = (str, bytes, bytearray, int, float, list, tuple)
 
