@@ -159,6 +159,10 @@ WRONG = {
                               b'[{"status": "firing", "labels": {}, "startsAt": "yesterday"}]}',
                               b'{"version": "4", "status": "exploded", "receiver": "r", "groupKey": "g", "alerts": '
                               b'[{"status": "firing", "labels": {}, "startsAt": "2024-01-01T00:00:00Z"}]}',
+                              b'{"version": "4", "status": "firing", "receiver": "r", "groupKey": "g", "alerts": '
+                              b'[{"status": "firing", "labels": {}, "startsAt": 1700000000}]}',
+                              b'{"version": "4", "status": "firing", "receiver": "r", "groupKey": "g", "alerts": '
+                              b'[{"status": "firing", "labels": {}, "startsAt": "0"}]}',
                               b"\xff\xfe"],
     "/v1/chat/completions": [b"", b"null", b"5", b"[]", b"{}", b'{"model": null}', b'{"model": ""}',
                              b'{"model": 3}', b'{"model": ["gpt-4o"]}', b"\xff\xfe", b'{"model": "gpt-4o"'],
