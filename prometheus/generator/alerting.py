@@ -13,6 +13,7 @@ prometheus/tests/ (firing and silent), then `make rules`.
 from __future__ import annotations
 
 from grafana.generator import uids
+from llm_exporter import contract
 
 from . import config as cfg
 from . import recording as rec
@@ -82,7 +83,7 @@ def errors() -> Group:
     alerts = [Alert(
         "LLMErrorRatioHigh", f"""
             {rec.error_ratio("5m")}
-              > on ({rec.APP_MODEL}) group_left
+              > on ({rec.PAIR}) group_left
             {rec.resolved(objective)}
             and {rec.requests_rate("5m")} >= {gate:g}
             """, "warning",
@@ -132,14 +133,14 @@ def _burn_alert(burn: cfg.BurnAlert) -> Alert:
             workbook, "Alerting on SLOs", table 5-8). $value is the burn rate of the long window.""")
 
 
-def _latency_alert(name: str, objective: cfg.Objective, spec, what: str, how_long: str) -> Alert:
+def _latency_alert(name: str, objective: cfg.Objective, spec: contract.MetricSpec, what: str, how_long: str) -> Alert:
     gate = cfg.LATENCY_MIN_CALLS_PER_S
     measured = rec.p95(spec)
     return Alert(
         name, f"""
             {measured}
               > {rec.resolved(objective)}
-            and on ({rec.APP_MODEL})
+            and on ({rec.PAIR})
               {rec.requests_rate("5m")} >= {gate:g}
             """, "warning",
         summary=f"P95 {what} of {APP} on {MODEL} is {DURATION}",
@@ -157,7 +158,7 @@ def _seconds_text(value: float) -> str:
 
 
 def latency() -> Group:
-    contract = rec.contract
+
     return Group("llm-alerts-latency", (
         _latency_alert("LLMLatencyP95High", cfg.LATENCY_OBJECTIVE, contract.DURATION,
                        "latency", "took up to"),
@@ -198,13 +199,13 @@ def budgets() -> Group:
               f"department:llm_budget_monthly_forecast:ratio > {cfg.MONTHLY_FORECAST_MAX:g}", "warning",
               summary=f"{DEPARTMENT} is on course to spend {RATE} of its monthly budget",
               description=f"""
-                At the spend rate of the last {cfg.spoken(cfg.FORECAST_RATE_WINDOW)},
+                At the mean daily spend of the last {cfg.spoken(cfg.FORECAST_RATE_WINDOW)},
                 {DEPARTMENT} would spend
                 ${_value_of("department:llm_cost_usd:forecast_month", dept, PRINTF_0)} this month,
                 {RATE} of its monthly budget of
                 ${_value_of("department:llm_budget_usd:monthly", dept, PRINTF_0)}.""",
               dashboard=uids.COST, reads=("llm_cost_usd", "llm_budget_usd"),
-              fires_when=f"{cfg.FORECAST_RATE_WINDOW} spend rate × days in the month > "
+              fires_when=f"mean daily spend of the last {cfg.FORECAST_RATE_WINDOW} × days in the month > "
                          f"{cfg.MONTHLY_FORECAST_MAX:.0%} of the monthly budget"),
         Alert("LLMExpensiveRequest",
               f"sum by (job, provider, model, app_id) (increase({rec.EXPENSIVE_REQUESTS}[5m])) > 0",
@@ -265,7 +266,7 @@ def traffic() -> Group:
     on = "on (job, app_id, department)"
     return Group("llm-alerts-traffic", (Alert(
         "LLMTrafficStopped", f"""
-            sum by (job, app_id, department) (increase(llm_requests_total[{silence}])) == 0
+            sum by (job, app_id, department) ({rec.requests_rate(silence)}) == 0
               and {on} app:llm_requests:rate5m_avg1h > {baseline:g}
               unless {on} app:llm_requests:rate5m_avg1h offset 23h < {baseline:g}
             """, "warning",
@@ -288,7 +289,7 @@ def gpu() -> Group:
     minimum = cfg.GPU_UTILIZATION_MIN
     return Group("llm-alerts-gpu", (Alert(
         "LLMGPUUnderutilized", f"""
-            llm_gpu_utilization_ratio < {minimum:g}
+            {rec.GPU_SIGNALS["utilization"]} < {minimum:g}
               unless on (job, instance) llm_gpu_up == 0
             """, "warning",
         summary=f"GPU {GPU_INDEX} on {INSTANCE} is {RATE} busy",

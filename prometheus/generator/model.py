@@ -20,14 +20,19 @@ from .config import FOR, GRAFANA_URL, RUNBOOK_BASE, Severity
 
 @dataclass(frozen=True)
 class Record:
-    """A recording rule: `name` (level:metric:operations) is computed from `expr`."""
+    """A recording rule: `name` (level:metric:operations) is computed from `expr`. Several rules
+    may record one name when their static `labels` differ (one rule per source of a signal)."""
 
     name: str
     expr: str
     comment: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
 
     def to_yaml(self) -> dict[str, Any]:
-        return {"record": self.name, "expr": _expr(self.expr)}
+        rule: dict[str, Any] = {"record": self.name, "expr": _expr(self.expr)}
+        if self.labels:
+            rule["labels"] = dict(self.labels)
+        return rule
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,9 @@ def _new_app(runtime: Runtime) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(simulator.run(), name="mock-simulator") if simulator else None
-        log.info("exporter started", extra={"event": "startup", "mode": runtime.settings.mode,
-                                             "version": __version__})
+        settings = runtime.settings  # the port is bound by now (cli.listen): "started" means listening
+        log.info("exporter started", extra={"event": "startup", "mode": settings.mode, "version": __version__,
+                                             "host": settings.host, "port": settings.port})
         yield
         if task:
             task.cancel()
@@ -141,8 +142,15 @@ def _add_common_routes(app: FastAPI, runtime: Runtime) -> None:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        return JSONResponse({"status": "ready", "mode": settings.mode})
+    async def readyz() -> JSONResponse:
+        """Ready to serve; in proxy mode only while the upstream accepts TCP connections (503 otherwise)."""
+        mode = runtime.settings.mode
+        if runtime.proxy is not None:
+            problem = await runtime.proxy.upstream_problem()
+            if problem is not None:
+                return JSONResponse({"status": "not ready", "mode": mode, "upstream": runtime.proxy.base_url,
+                                     "reason": problem}, status_code=503)
+        return JSONResponse({"status": "ready", "mode": mode})
 
     @app.get("/")
     def index() -> dict[str, Any]:

@@ -79,7 +79,9 @@ def operations(runtime: Runtime, components: dict[str, Any]) -> dict[str, dict[s
                                  "text/plain": {"schema": {"type": "string"}},
                                  "application/openmetrics-text": {"schema": {"type": "string"}}}}}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"}, "alive")}}},
-        "/readyz": {"get": {"summary": "Readiness", "responses": {"200": _json({"type": "object"}, "ready")}}},
+        "/readyz": {"get": {"summary": "Readiness (proxy mode: 503 while the upstream does not accept connections)",
+                            "responses": {"200": _json({"type": "object"}, "ready"),
+                                          "503": _json({"type": "object"}, "not ready")}}},
         "/": {"get": {"summary": "Name, version, mode and the routes served",
                       "responses": {"200": _json({"type": "object"}, "the index")}}},
     }

@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .alert_webhook import NotificationLog, WebhookToken
-from .config import load_budgets, load_pricing
+from .config import default_config_file, load_budgets, load_pricing
+from .extras import require
 from .labels import LabelGuard
 from .mock.dialects import Dialects
 from .mock.gpus import MockGPUSource
@@ -35,9 +36,9 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
-    pricing = load_pricing(settings.pricing_file)
+    pricing = load_pricing(settings.pricing_file or default_config_file("pricing.yaml"))
     webhook_token = WebhookToken.from_file(settings.webhook_token_file) if settings.webhook_token_file else None
-    budgets = load_budgets(settings.budgets_file)
+    budgets = load_budgets(settings.budgets_file or default_config_file("budgets.yaml"))
     objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
@@ -63,6 +64,7 @@ def build_runtime(settings: Settings) -> Runtime:
 def _wire_real_or_proxy(settings: Settings, recorder: Recorder) -> Any:
     """real: GPUs from NVML (llm_gpu_up 0 without a driver). proxy: the metering proxy, returned."""
     if settings.mode == "real":
+        require("gpu", "real mode (GPU telemetry through NVML)", "pynvml")
         from .gpu_nvml import NvmlGPUSource
 
         recorder.gpu_source = NvmlGPUSource()
