@@ -25,6 +25,7 @@ import yaml
 
 from prometheus import generator
 from prometheus.generator import outputs
+from tests.support.processes import shipped_prometheus_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
@@ -85,7 +86,7 @@ def shipped_rule_files() -> list[Path]:
 
 def prometheus_config(exporter_target: str, alertmanager_target: str, scenario: str) -> dict[str, Any]:
     """The shipped prometheus.yml reduced to the test's exporter, with one-second intervals."""
-    shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    shipped = shipped_prometheus_config()
     jobs = [job for job in shipped["scrape_configs"] if job["job_name"] == "llm-exporter"]
     if len(jobs) != 1:
         raise AssertionError("prometheus.yml must have exactly one `llm-exporter` scrape job")
