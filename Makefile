@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench bench-proxy bench-long smoke demo rules dashboards k8s clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-long footprint adversarial smoke demo rules dashboards k8s clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,10 +28,8 @@ test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-
 lint: venv ## ruff only
 	$(PY) -m ruff check exporter tests bench scripts grafana prometheus k8s
 
-run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
-	$(VENV)/bin/llm-exporter --mode mock --env development \
-	  --pricing-file exporter/config/pricing.yaml --budgets-file exporter/config/budgets.yaml \
-	  --objectives-file exporter/config/objectives.yaml
+run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers (LLM_EXPORTER_LOG_LEVEL=debug: every call)
+	$(VENV)/bin/llm-exporter --mode mock --objectives-file exporter/config/objectives.yaml
 
 check: ## static checks: promtool/amtool (local, or the pinned images through docker)
 	scripts/check.sh
@@ -45,6 +43,12 @@ bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs lite
 BENCH_LONG_ARGS ?=
 bench-long: deps ## 30 days backfilled, every dashboard panel timed over 24 h, 7 d, 30 d (about an hour; docs/performance.md)
 	$(PY) bench/bench_long_ranges.py $(BENCH_LONG_ARGS)
+
+adversarial: deps ## the adversarial suite at full scale (~10 min); rewrites the figures in docs/reliability.md
+	ADVERSARIAL_SCALE=full RELIABILITY_DOC=1 $(PY) -m pytest tests/adversarial -p no:cacheprovider
+
+footprint: venv ## packages and MB of each install of the package (core and every extra); see docs/install.md
+	$(PY) scripts/footprint.py
 
 rules: venv ## regenerate prometheus/rules/*.yml, promtool test headers and docs tables from prometheus/generator/
 	$(PY) -m prometheus.generator

@@ -30,7 +30,7 @@ class Urls:
     prometheus: str
     alertmanager: str
     grafana: str
-    grafana_auth: tuple[str, str]
+    grafana_auth: tuple[str, str] | None  # None: the admin password could not be read
 
 
 @dataclass
@@ -59,8 +59,12 @@ def rules_by_alert(urls: Urls) -> dict[str, dict]:
 
 
 def recording_rules(urls: Urls) -> dict[str, str]:
+    """Recorded name -> its expressions (one rule per source may record the same name)."""
     groups = get(urls.prometheus + "/api/v1/rules", type="record")["data"]["groups"]
-    return {rule["name"]: rule["query"] for group in groups for rule in group["rules"]}
+    out: dict[str, str] = {}
+    for rule in (rule for group in groups for rule in group["rules"]):
+        out[rule["name"]] = f"{out[rule['name']]}\nor\n{rule['query']}" if rule["name"] in out else rule["query"]
+    return out
 
 
 def active_alerts(urls: Urls) -> list[dict]:
@@ -194,12 +198,17 @@ def main() -> int:
     parser.add_argument("--min-watch", type=float, default=240,
                         help="keep watching a scenario at least this long for slower alerts (seconds)")
     args = parser.parse_args()
+    try:
+        grafana_auth: tuple[str, str] | None = grafana_credentials()
+    except RuntimeError as exc:  # no .env password and no running compose stack to read it from
+        grafana_auth = None
+        say(f"demo: Grafana's admin password is not known ({exc}); dashboards are read without logging in")
     urls = Urls(
         exporter=os.environ.get("EXPORTER_URL", "http://127.0.0.1:9101"),
         prometheus=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"),
         alertmanager=os.environ.get("ALERTMANAGER_URL", "http://127.0.0.1:9093"),
         grafana=os.environ.get("GRAFANA_URL", "http://127.0.0.1:3000"),
-        grafana_auth=grafana_credentials(),
+        grafana_auth=grafana_auth,
     )
     try:
         rules, recording = rules_by_alert(urls), recording_rules(urls)

@@ -102,6 +102,8 @@ def test_every_metric_is_in_the_contract_or_a_shipped_recording_rule() -> None:
 
 
 def test_contract_metric_selectors_use_their_own_labels() -> None:
+    """Raw contract series are filtered only by their own labels, and by `source`, which they do
+    not carry: `source=~"$source"` matches them (an absent label is empty) only at "All"."""
     series = ds.contract_series()
     problems = []
     for target in ds.targets(DASHBOARDS):
@@ -109,7 +111,8 @@ def test_contract_metric_selectors_use_their_own_labels() -> None:
             continue
         for name, labels in ds.selectors(target.query):
             if name in series:
-                known = set(series[name].labels) | {"job", "instance"} | ({"le"} if name.endswith("_bucket") else set())
+                known = set(series[name].labels) | {"job", "instance", "source"} | (
+                    {"le"} if name.endswith("_bucket") else set())
                 if labels - known:
                     problems.append(f"{target.where}: {name} has no label {sorted(labels - known)}")
     assert not problems, "\n".join(problems)
@@ -138,9 +141,12 @@ def test_template_variables() -> None:
             used |= names & defined
             ds.expand(target.query, dashboard)
         assert used == defined, f"{uid}: variables never used by a query: {defined - used}"
-    for uid in ("llm-overview", "llm-cost", "llm-errors", "llm-logs-traces"):
-        assert ds.variable_names(DASHBOARDS[uid]) == {"model", "app_id", "department"}, uid
-    assert ds.variable_names(DASHBOARDS["llm-latency"]) == {"model", "app_id"}  # histograms: no department
+    for uid in ("llm-overview", "llm-cost", "llm-errors"):
+        assert ds.variable_names(DASHBOARDS[uid]) == {"source", "model", "app_id", "department"}, uid
+    for uid in ("llm-latency", "llm-slo"):  # histograms and SLO pairs: no department
+        assert ds.variable_names(DASHBOARDS[uid]) == {"source", "model", "app_id"}, uid
+    assert ds.variable_names(DASHBOARDS["llm-logs-traces"]) == {"model", "app_id", "department"}
+    assert ds.variable_names(DASHBOARDS["llm-gpu"]) == {"source", "gpu"}
 
 
 def test_units_and_decimals_are_set() -> None:
@@ -169,7 +175,7 @@ def _alert_threshold(alert: str, series: str) -> float:
 # are per app and model: single-stat panels colour against the default objective.
 THRESHOLD_PANELS = {
     ("llm-overview", "Lowest quality score"): ("LLMQualityScoreLow", "app:llm_quality_score:min"),
-    ("llm-gpu", "Utilisation per GPU"): ("LLMGPUUnderutilized", "llm_gpu_utilization_ratio"),
+    ("llm-gpu", "Utilisation per GPU"): ("LLMGPUUnderutilized", recording.GPU_SIGNALS["utilization"]),
     ("llm-errors", "Negative feedback share by app"):
         ("LLMNegativeFeedbackHigh", "app:llm_feedback_negative_ratio:rate1h"),
     ("llm-cost", "Daily budget used, last 24 h"):

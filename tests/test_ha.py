@@ -18,11 +18,19 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from tests.e2e_support import alerting
 from tests.support.doc_blocks import doc_block
-from tests.support.processes import Running, free_port, run_alertmanager, run_exporter, run_prometheus, wait_for
+from tests.support.processes import (
+    Running,
+    free_port,
+    run_alertmanager,
+    run_exporter,
+    run_prometheus,
+    shipped_prometheus_config,
+    wait_for,
+    webhook_token_file,
+)
 from tests.support.prometheus_config import check_config, merged
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +51,7 @@ def ha_addition(replica: str, alertmanagers: list[str]) -> dict[str, Any]:
 
 
 def test_ha_block_is_valid_on_the_shipped_config(tmp_path: Path) -> None:
-    shipped = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    shipped = shipped_prometheus_config()
     block = doc_block(SCALING_DOC, "prometheus-ha")
     config = merged(shipped, block)
     assert config["scrape_configs"] == shipped["scrape_configs"] and config["rule_files"] == shipped["rule_files"]
@@ -71,10 +79,10 @@ def _cluster_args(name: str, ports: dict[str, int]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _cluster(webhook_url: str) -> Iterator[list[Running]]:
+def _cluster(webhook_url: str, token_file: Path) -> Iterator[list[Running]]:
     names = list(doc_block(SCALING_DOC, "alertmanager-cluster"))
     ports = {name: free_port() for name in names}
-    config = alerting.alertmanager_config(webhook_url)
+    config = alerting.alertmanager_config(webhook_url, token_file=token_file)
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(run_alertmanager(config, cluster_args=_cluster_args(name, ports)))
                for name in names]
@@ -95,8 +103,10 @@ def test_pair_and_cluster_notify_once(tmp_path: Path) -> None:
     rules = alerting.shortened_rule_files(tmp_path / "rules")
     down_target = f"127.0.0.1:{free_port()}"  # nothing listens: TargetDown on both replicas
     with contextlib.ExitStack() as stack:
-        receiver = stack.enter_context(run_exporter("--mode", "mock", "--mock-rps", "0"))
-        alertmanagers = stack.enter_context(_cluster(receiver.url + "/alertmanager/webhook"))
+        token = webhook_token_file(tmp_path / "secrets")
+        receiver = stack.enter_context(run_exporter("--mode", "mock", "--mock-rps", "0",
+                                                    "--webhook-token-file", str(token)))
+        alertmanagers = stack.enter_context(_cluster(receiver.url + "/alertmanager/webhook", token))
         wait_for(lambda: all(_cluster_size(am) == len(alertmanagers) for am in alertmanagers), 20,
                  "the Alertmanagers to form one cluster")
         addresses = [am.url.removeprefix("http://") for am in alertmanagers]

@@ -29,11 +29,12 @@ from llm_exporter.proxy import service as proxy_service
 from llm_exporter.proxy.service import DEFAULT_MAX_REQUEST_BYTES, ProxyConfig, _inspect_body, validate_upstream
 from llm_exporter.proxy.sse import MAX_EVENT_BYTES, SSEMeter
 from llm_exporter.recorder import Recorder
+from llm_exporter.request_body import InvalidPayload, MalformedBody
 from llm_exporter.settings import Settings, parse_settings
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
 from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
 from tests.support.otlp import OtlpReceiver
-from tests.support.processes import CONFIG_DIR, Running, run_exporter, wait_for
+from tests.support.processes import CONFIG_DIR, Running, free_port, run_exporter, wait_for
 
 SECRET = "sk-proxytest-" + secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -181,6 +182,38 @@ def test_stream_is_relayed_before_the_upstream_finishes(proxy: Running, upstream
     assert counter(fams, "llm_cost_usd", **labels) == pytest.approx(PRICING.cost("gpt-4o-mini", prompt_tokens(sent), 6))
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_cached_and_reasoning_tokens_are_priced_on_their_own(proxy: Running, upstream: OpenAIUpstream,
+                                                               stream: bool) -> None:
+    """OpenAI's prompt_tokens includes the cached tokens and completion_tokens the reasoning ones:
+    the direction totals are recorded as reported, and each class is billed at its own price."""
+    app = f"t-classes-{stream}"
+    messages = [{"role": "system", "content": "You answer in one word. " * 20}, *MESSAGES]
+    payload = {"model": "gpt-4o", "messages": messages, "prompt_cache_key": "k1", "reasoning_effort": "low",
+               "max_tokens": 4, "stream": stream}
+    response = call(proxy, app, payload)
+    assert response.status_code == 200
+    if stream:
+        events = [json.loads(line[6:]) for line in response.text.splitlines()
+                  if line.startswith("data: {")]
+        usage = events[-1]["usage"]
+    else:
+        usage = response.json()["usage"]
+    cached = usage["prompt_tokens_details"]["cached_tokens"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert 0 < cached < usage["prompt_tokens"] and 0 < reasoning < usage["completion_tokens"]
+    fams = scrape(proxy)
+    assert counter(fams, "llm_tokens", direction="input", app_id=app) == usage["prompt_tokens"]
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == usage["completion_tokens"]
+    assert counter(fams, "llm_tokens_by_class", token_class="cached_input", app_id=app) == cached
+    assert counter(fams, "llm_tokens_by_class", token_class="reasoning_output", app_id=app) == reasoning
+    price = PRICING.prices["gpt-4o"]  # no reasoning price of its own: reasoning bills as output
+    expected = ((usage["prompt_tokens"] - cached) * price.input + cached * price.cached_input
+                + usage["completion_tokens"] * price.output) / 1e6
+    assert counter(fams, "llm_cost_usd", app_id=app) == pytest.approx(expected)
+    assert expected < PRICING.cost("gpt-4o", usage["prompt_tokens"], usage["completion_tokens"])
+
+
 def test_caller_stream_options_are_respected(proxy: Running, upstream: OpenAIUpstream) -> None:
     app = "t-stream-options"
     payload = {"model": "gpt-4o", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": False}}
@@ -221,6 +254,7 @@ def test_completions_and_embeddings(proxy: Running, upstream: OpenAIUpstream, pa
 
 @pytest.mark.parametrize(("model", "status", "error_type"), [
     ("fail-429", 429, "rate_limit"),
+    ("fail-quota", 429, "insufficient_quota"),
     ("fail-401", 401, "authentication"),
     ("fail-500", 500, "server_error"),
     ("fail-context", 400, "context_length_exceeded"),
@@ -260,6 +294,35 @@ def test_connection_reset_is_other(proxy: Running) -> None:
     assert counter(scrape(proxy), "llm_errors", error_type="other", app_id=app) == 1
 
 
+def test_unreachable_upstream_is_named_with_the_os_error_and_makes_the_proxy_unready() -> None:
+    """Nothing listens on the upstream's port: each call gets a 502 naming the upstream and the
+    OS error, and /readyz answers 503 saying why, until the upstream comes up."""
+    port = free_port()
+    upstream_url = f"http://127.0.0.1:{port}/v1"
+    with run_exporter("--mode", "proxy", "--upstream-url", upstream_url, ready_path="/healthz") as proxy:
+        response = call(proxy, "t-down", {"model": "gpt-4o", "messages": MESSAGES})
+        assert response.status_code == 502
+        error = response.json()["error"]
+        assert error["type"] == "upstream_unavailable"
+        assert error["message"] == (f"the upstream {upstream_url} could not be reached: "
+                                    "Connection refused (ClientConnectorError)")
+        assert SECRET not in response.text
+        (line,) = call_log(proxy, "t-down")
+        assert line["error"] == "other"  # the log line carries the message, redacted as every message is
+        assert line["error_message"].endswith(
+            f":{port}/v1 could not be reached: Connection refused (ClientConnectorError)")
+        ready = requests.get(proxy.url + "/readyz", timeout=5)
+        assert ready.status_code == 503
+        reason = f"cannot connect to 127.0.0.1:{port}: Connection refused (ConnectionRefusedError)"
+        assert ready.json() == {"status": "not ready", "mode": "proxy", "upstream": upstream_url, "reason": reason}
+        with OpenAIUpstream(port=port):
+            wait_for(lambda: requests.get(proxy.url + "/readyz", timeout=5).status_code == 200, 10,
+                     "/readyz to see the upstream come up")
+            assert call(proxy, "t-up", {"model": "gpt-4o", "messages": MESSAGES}).status_code == 200
+        events = [entry.get("event") for entry in log_lines(proxy)]
+        assert "proxy_upstream_unreachable" in events and "proxy_upstream_reachable" in events
+
+
 def test_malformed_upstream_body_passes_through(proxy: Running, upstream: OpenAIUpstream) -> None:
     app = "t-malformed"
     response = call(proxy, app, {"model": "malformed", "messages": MESSAGES})
@@ -269,17 +332,36 @@ def test_malformed_upstream_body_passes_through(proxy: Running, upstream: OpenAI
     assert counter(fams, "llm_errors", error_type="other", app_id=app) == 1
 
 
-def test_malformed_request_body_is_forwarded_unchanged(proxy: Running, upstream: OpenAIUpstream) -> None:
-    """Pass-through: the upstream judges the body, and the caller gets the upstream's answer."""
-    app = "t-bad-request"
-    body = b'{"model": "gpt-4o", "messages": ['
-    response = call(proxy, app, body)
-    exchange = upstream.last()
-    assert exchange.body == body
-    assert response.status_code == 400
-    assert response.content == bytes(exchange.response_body)
+def assert_refused_locally(proxy: Running, upstream: OpenAIUpstream, before: int, response: requests.Response,
+                           app: str, status: int, reason: str, route: str = "/v1/chat/completions") -> dict:
+    """Refused by the proxy itself: never sent upstream, not an LLM call (no model "unknown",
+    nothing unpriced), counted in llm_rejected_requests_total{route,reason}."""
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["type"] == reason
+    assert upstream.request_count == before, "a refused request reached the upstream"
     fams = scrape(proxy)
-    assert counter(fams, "llm_errors", error_type="invalid_request", app_id=app, model="unknown") == 1
+    assert counter(fams, "llm_requests", app_id=app) == 0
+    assert counter(fams, "llm_unpriced_requests", model="unknown") == 0
+    assert sample_sum(fams["llm_active_requests"], model="unknown") == 0
+    return fams
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"model": "gpt-4o", "messages": [', "malformed_body"),
+    (b"\xff\xfe not utf-8", "malformed_body"),
+    (b"[1, 2]", "invalid_payload"),
+    (b'{"messages": []}', "invalid_payload"),
+    (b'{"model": 5, "messages": []}', "invalid_payload"),
+    (b'{"model": " ", "messages": []}', "invalid_payload"),
+])
+def test_request_the_proxy_cannot_meter_is_refused_locally(proxy: Running, upstream: OpenAIUpstream,
+                                                           body: bytes, reason: str) -> None:
+    app = f"t-refused-{reason}"
+    rejected_before = counter(scrape(proxy), "llm_rejected_requests", route="/v1/chat/completions", reason=reason)
+    before = upstream.request_count
+    response = call(proxy, app, body)
+    fams = assert_refused_locally(proxy, upstream, before, response, app, 400, reason)
+    assert counter(fams, "llm_rejected_requests", route="/v1/chat/completions", reason=reason) == rejected_before + 1
 
 
 @pytest.mark.parametrize(("model", "error_type"), [("reset-stream", "other"), ("hang-stream", "timeout")])
@@ -402,16 +484,14 @@ def test_odd_json_events_in_a_stream_pass_through(proxy: Running, upstream: Open
     assert "Traceback" not in proxy.log()
 
 
-def test_deeply_nested_request_body_is_forwarded_unchanged(proxy: Running, upstream: OpenAIUpstream) -> None:
+def test_deeply_nested_request_body_is_refused_locally(proxy: Running, upstream: OpenAIUpstream) -> None:
     app = "t-deep-request"
     depth = 100_000
     body = b'{"model": "gpt-4o", "stream": true, "messages": ' + b"[" * depth + b"]" * depth + b"}"
+    before = upstream.request_count
     response = call(proxy, app, body)
-    exchange = upstream.last()
-    assert exchange.body == body  # not parseable here: sent as it came, no include_usage added
-    assert response.status_code == 400 and response.content == bytes(exchange.response_body)
-    fams = assert_recorded_once(proxy, app, "error", "unknown")
-    assert counter(fams, "llm_errors", error_type="invalid_request", app_id=app, model="unknown") == 1
+    assert_refused_locally(proxy, upstream, before, response, app, 400, "malformed_body")
+    assert "Traceback" not in proxy.log()
 
 
 def test_stream_request_with_a_lone_surrogate_gets_usage_added(proxy: Running, upstream: OpenAIUpstream) -> None:
@@ -525,10 +605,11 @@ def test_request_over_the_size_limit_is_refused_without_reading_it(proxy: Runnin
     for answer in (declared, chunked):
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 413 "), head
-        assert json.loads(body)["error"]["type"] == "request_too_large"
+        assert json.loads(body)["error"]["type"] == "body_too_large"
     assert upstream.request_count == before  # nothing went upstream
     fams = scrape(proxy)
-    assert counter(fams, "llm_errors", error_type="invalid_request", app_id="t-413", model="unknown") == 2
+    assert counter(fams, "llm_rejected_requests", route="/v1/chat/completions", reason="body_too_large") == 2
+    assert counter(fams, "llm_requests", app_id="t-413") == 0, "a refused request is not an LLM call"
     assert sample_sum(fams["llm_active_requests"], model="unknown") == 0
     # a body just under the limit goes through
     filler = "w " * ((MAX_REQUEST_BYTES - 200) // 2)
@@ -629,7 +710,9 @@ def test_only_the_configured_upstream_is_contacted(proxy: Running, upstream: Ope
 
 @pytest.mark.parametrize(("status", "body", "expected"), [
     (200, b"{}", None),
-    (429, b'{"error": {"code": "insufficient_quota"}}', "rate_limit"),
+    (429, b'{"error": {"code": "rate_limit_exceeded"}}', "rate_limit"),
+    (429, b'{"error": {"code": "insufficient_quota"}}', "insufficient_quota"),
+    (429, b'{"error": {"type": "insufficient_quota", "code": null}}', "insufficient_quota"),
     (401, b"", "authentication"),
     (403, b"", "authentication"),
     (400, b'{"error": {"code": "context_length_exceeded"}}', "context_length_exceeded"),
@@ -677,8 +760,10 @@ def test_include_usage_is_added_only_when_the_caller_did_not_say() -> None:
     assert json.loads(body)["stream_options"] == {"x": 1, "include_usage": True}
     kept = b'{"model": "m", "stream": true, "stream_options": {"include_usage": false}}'
     assert _inspect_body(kept, "chat")[2] == kept
-    assert _inspect_body(b"[1, 2]", "chat") == ("unknown", False, b"[1, 2]")
-    assert _inspect_body(b"\xff\xfe", "chat") == ("unknown", False, b"\xff\xfe")
+    with pytest.raises(InvalidPayload):
+        _inspect_body(b"[1, 2]", "chat")
+    with pytest.raises(MalformedBody):
+        _inspect_body(b"\xff\xfe", "chat")
 
 
 class _NullRecorder:

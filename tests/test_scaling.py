@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.support import remote_write
+from tests.support.processes import shipped_prometheus_config
 from tests.support.prometheus_config import check_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def test_a_block_for_each_store() -> None:
 @pytest.mark.parametrize("optional", [False, True], ids=["as written", "optional lines uncommented"])
 @pytest.mark.parametrize("store", STORES)
 def test_each_block_is_valid_once_uncommented(store: str, optional: bool, tmp_path: Path) -> None:
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config = shipped_prometheus_config()
     config["remote_write"] = remote_write.block(store, optional)
     result = check_config(config, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llm_exporter import contract
 from prometheus.generator import config as cfg
 from prometheus.generator import recording
 
@@ -12,27 +13,32 @@ SERVICE_NAME = "llm-exporter"  # OTEL service.name of the exporter (Loki label s
 
 # -- template variables (multi-select, All = ".*") -----------------------------------------
 
-GPU_VAR = Variable("gpu", "GPU", "label_values(llm_gpu_utilization_ratio, gpu)")
+CALLS = recording.requests_rate("5m")  # every source's calls, counted once: what the variables list
+GPU_VAR = Variable("gpu", "GPU", f"label_values({recording.GPU_SIGNALS['utilization']}, gpu)")
+GPU_SOURCE_VAR = Variable("source", "Source", f"label_values({recording.GPU_SIGNALS['utilization']}, source)")
 
 
 def variables(*names: str) -> list[Variable]:
-    """department, app_id and model, in that order, each narrowed by the ones before it."""
-    chosen = [n for n in ("department", "app_id", "model") if n in names]
-    labels = {"department": "Department", "app_id": "App", "model": "Model"}
+    """source, department, app_id and model, in that order, each narrowed by the ones before it."""
+    chosen = [n for n in ("source", "department", "app_id", "model") if n in names]
+    labels = {"source": "Source", "department": "Department", "app_id": "App", "model": "Model"}
     out = []
     for index, name in enumerate(chosen):
         matchers = ", ".join(f'{prev}=~"${prev}"' for prev in chosen[:index])
-        out.append(Variable(name, labels[name], f"label_values(llm_requests_total{{{matchers}}}, {name})"
-                            if matchers else f"label_values(llm_requests_total, {name})"))
+        out.append(Variable(name, labels[name], f"label_values({CALLS}{{{matchers}}}, {name})"
+                            if matchers else f"label_values({CALLS}, {name})"))
     return out
 
 
-# Label matchers, by which labels a series has.
-SEL_CALL = 'model=~"$model", app_id=~"$app_id"'  # histograms, llm_errors_total
-SEL_FULL = f'{SEL_CALL}, department=~"$department"'  # requests, tokens, cost (+ app_model: rules)
-SEL_MODEL = 'model=~"$model"'  # model: rules
-SEL_APP = 'app_id=~"$app_id"'  # app: rules, quality
-SEL_DEPT = 'department=~"$department"'  # department: rules, budgets
+# Label matchers, by which labels a series has. Every source's recorded series carry `source`;
+# this project's own raw series do not, so `source=~"$source"` keeps them only while "All" (or
+# "llm") is selected: panels a source cannot feed show "no data from the selected sources".
+SEL_SOURCE = 'source=~"$source"'
+SEL_CALL = f'{SEL_SOURCE}, model=~"$model", app_id=~"$app_id"'  # histograms, llm_errors_total
+SEL_FULL = f'{SEL_CALL}, department=~"$department"'  # calls, tokens, cost (app_model: rules)
+SEL_MODEL = f'{SEL_SOURCE}, model=~"$model"'  # model: rules
+SEL_APP = 'app_id=~"$app_id"'  # app: rules, quality (this project's own series)
+SEL_DEPT = 'department=~"$department"'  # department: rules, budgets (every source summed)
 
 # -- thresholds: the numbers the alerts use (prometheus/generator/config.py) -------------------
 # Objectives are per app and model; stat panels colour against the default objective, and the
@@ -62,19 +68,31 @@ OBJECTIVE_STYLE = override("byRegexp", f"^{OBJECTIVE_LEGEND} .*", {
     "custom.lineStyle": {"fill": "dash", "dash": [10, 10]}, "custom.fillOpacity": 0, "custom.lineWidth": 1})
 
 
-def objective_line(objective: cfg.Objective, by: str, selector: str) -> PromQuery:
-    """Each `by` group's objective: the strictest resolved objective among the selected pairs."""
-    return PromQuery(f"min by ({by}) ({recording.resolved(objective)}{{{selector}}})",
-                     legend=f"{OBJECTIVE_LEGEND} {{{{{by}}}}}")
+def objective_line(objective: cfg.Objective, by: str, selector: str = SEL_CALL, where: str = "") -> PromQuery:
+    """Each `by` group's objective: the strictest resolved objective among the selected pairs; with
+    `where`, only for the groups that query has data for (no line for a signal a source lacks)."""
+    expr = f"min by ({by}) ({recording.resolved(objective)}{{{selector}}})"
+    if where:
+        expr += f"\n  and on ({by}) ({where})"
+    return PromQuery(expr, legend=f"{OBJECTIVE_LEGEND} {{{{{by}}}}}")
 
 
 # -- query shapes ----------------------------------------------------------------------------
 
 
-def quantile(q: float, buckets: str, by: str = "", window: str = "5m") -> str:
-    """Quantile of a classic histogram (5 minutes: the window the latency alerts use). `>= 0`
-    drops the NaN of a series with no observation in the window, so legends and tables list only
-    series with data (histogram_quantile never returns a negative value)."""
+def quantile(q: float, spec: contract.MetricSpec, by: str = "", selector: str = SEL_CALL) -> str:
+    """Quantile of a latency histogram from the recorded 5-minute bucket rates (the window the
+    latency alerts use), every source's own buckets kept apart (their edges differ): per `by`, the
+    slowest source. `>= 0` drops the NaN of a series with no observation in the window, so legends
+    and tables list only series with data (histogram_quantile never returns a negative value)."""
+    group = ", ".join(filter(None, ("le", "job", "source", by)))
+    per_source = f"histogram_quantile({q}, sum by ({group}) ({recording.buckets(spec)}{{{selector}}}))"
+    return f"max{f' by ({by})' if by else ''} ({per_source}) >= 0"
+
+
+def raw_quantile(q: float, buckets: str, by: str = "", window: str = "5m") -> str:
+    """Quantile of one of this project's own histograms, read raw (the request-cost histogram,
+    which no other source has)."""
     group = f"le, {by}" if by else "le"
     return f"histogram_quantile({q}, sum by ({group}) (rate({buckets}[{window}]))) >= 0"
 

@@ -54,7 +54,9 @@ def build() -> Dashboard:
         timeseries("Errors by type", PromQuery(
             f"sum by (error_type) (rate(llm_errors_total{{{c.SEL_CALL}}}[$__rate_interval]))",
             legend="{{error_type}}"), unit="reqps", decimals=2, stack=True, w=12, draw="bars", fill=80,
-            description="Failed calls per second by error type (no department label on this counter)."),
+            description="Failed calls per second by error type (no department label on this counter). This "
+                        "project's exporter and library only: other sources report failures without the same "
+                        "types."),
         bargauge("Errors by model and type, last hour", PromQuery(
             f"sort_desc(sum by (model, error_type) (increase(llm_errors_total{{{c.SEL_CALL}}}[1h])))",
             legend="{{model}} {{error_type}}", instant=True), unit="none", decimals=0, w=12),
@@ -82,5 +84,5 @@ def build() -> Dashboard:
     return Dashboard(
         c.ERRORS, "LLM Errors and quality",
         "Error ratio and error types over time; user feedback, flagged responses and the rolling quality score.",
-        panels, c.variables("department", "app_id", "model"), tags=["errors", "quality"],
+        panels, c.variables("source", "department", "app_id", "model"), tags=["errors", "quality"],
     )

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from llm_exporter import contract
 from prometheus.generator import config as cfg
+from prometheus.generator import recording
 
 from . import common as c
 from .builder import HIDDEN_COLUMNS, Dashboard, PromQuery, heatmap, override, stat, table, timeseries
 
 S = c.SEL_CALL
-DURATION = f"llm_request_duration_seconds_bucket{{{S}}}"
-TTFT = f"llm_time_to_first_token_seconds_bucket{{{S}}}"
-TPOT = f"llm_time_per_output_token_seconds_bucket{{{S}}}"
+DURATION, TTFT, TPOT = contract.DURATION, contract.TTFT, contract.TPOT
+RAW_DURATION = f"{DURATION.name}_bucket{{{S}}}"  # this project's own buckets: the ones with exemplars
+RAW_TTFT = f"{TTFT.name}_bucket{{{S}}}"
 
 
-def quantile(q: float, buckets: str, by: str = "model") -> str:
-    return c.quantile(q, buckets, by)
+def quantile(q: float, spec: contract.MetricSpec, by: str = "model") -> str:
+    return c.quantile(q, spec, by)
 
 
-def _by_model(title: str, q: float, buckets: str, objective: cfg.Objective | None, **kw) -> object:
+def _by_model(title: str, q: float, spec: contract.MetricSpec, objective: cfg.Objective | None, **kw) -> object:
     """A per-model quantile panel; with `objective`, each model's objective as a dashed line."""
-    queries = [PromQuery(quantile(q, buckets), legend="{{model}}")]
+    queries = [PromQuery(quantile(q, spec), legend="{{model}}")]
     if objective is not None:
-        queries.append(c.objective_line(objective, "model", S))
+        queries.append(c.objective_line(objective, "model", S, where=queries[0].expr))
         kw.setdefault("overrides", []).append(c.OBJECTIVE_STYLE)
     return timeseries(title, *queries, **kw)
 
@@ -39,8 +41,10 @@ def build() -> Dashboard:
              thresholds=c.upper(c.TTFT_P95_MAX),
              description=f"Red from the default objective ({c.TTFT_P95_MAX:g} s); LLMTimeToFirstTokenP95High "
                          "fires per app and model above its own objective."),
-        stat("In-flight calls", PromQuery(f"sum(llm_active_requests{{{c.SEL_MODEL}}})"), unit="none", decimals=0,
-             w=6, description="Calls started and not finished yet (no app label on this gauge)."),
+        stat("In-flight calls", PromQuery(f"sum({recording.ENGINE_GAUGES['running'][0]}{{{c.SEL_MODEL}}})"),
+             unit="none", decimals=0, w=6,
+             description="Calls started and not finished yet, as each source counts them (engines: running "
+                         "requests); no app label on these gauges."),
 
         _by_model("P50 end-to-end latency by model", 0.5, DURATION, None, unit="s", decimals=2, w=8),
         _by_model("P95 end-to-end latency by model", 0.95, DURATION, cfg.LATENCY_OBJECTIVE, unit="s", decimals=1,
@@ -55,12 +59,12 @@ def build() -> Dashboard:
                               + objective_note.format(alert="LLMTimePerOutputTokenP95High")),
 
         heatmap("End-to-end latency distribution", PromQuery(
-            f"sum by (le) (increase({DURATION}[$__rate_interval]))", legend="{{le}}", format="heatmap",
+            f"sum by (le) (increase({RAW_DURATION}[$__rate_interval]))", legend="{{le}}", format="heatmap",
             exemplar=True), unit="s", w=12, h=10,
-            description="Calls per latency bucket. Exemplar dots carry a trace_id: click one to open the trace "
-                        "in Tempo."),
+            description="Calls per latency bucket, from this project's exporter and library (the series that carry "
+                        "exemplars). Exemplar dots carry a trace_id: click one to open the trace in Tempo."),
         heatmap("Time to first token distribution", PromQuery(
-            f"sum by (le) (increase({TTFT}[$__rate_interval]))", legend="{{le}}", format="heatmap",
+            f"sum by (le) (increase({RAW_TTFT}[$__rate_interval]))", legend="{{le}}", format="heatmap",
             exemplar=True), unit="s", w=12, h=10,
             description="Streamed calls per TTFT bucket; exemplars open the trace."),
 
@@ -86,11 +90,12 @@ def build() -> Dashboard:
         timeseries("Mean latency by model", PromQuery(
             c.ratio(f"sum by (model) (rate(llm_request_duration_seconds_sum{{{S}}}[5m]))",
                     f"sum by (model) (rate(llm_request_duration_seconds_count{{{S}}}[5m]))"), legend="{{model}}"),
-            unit="s", decimals=2, w=10, h=8),
+            unit="s", decimals=2, w=10, h=8, description="This project's exporter and library (the other sources' "
+                                                          "quantiles are in the panels above)."),
     ]
     return Dashboard(
         c.LATENCY, "LLM Latency",
         "End-to-end latency, time to first token and time per output token per model, with exemplars "
         "linking slow calls to their traces.",
-        panels, c.variables("app_id", "model"), tags=["latency"],
+        panels, c.variables("source", "app_id", "model"), tags=["latency"],
     )

@@ -4,34 +4,39 @@ from __future__ import annotations
 
 import math
 
+from prometheus.generator import config as cfg
+from prometheus.generator import recording
+
 from . import common as c
 from .builder import HIDDEN_COLUMNS, Dashboard, PromQuery, bargauge, override, stat, table, text, thresholds, timeseries
 
 S = c.SEL_CALL
 BUDGET = "app_model:llm_error_budget:ratio"  # per pair: 1 - its availability objective
+PAIR_LABELS = recording.PAIR
 BURN_BOUNDS = (0.0, math.inf)  # pairs with a laxer objective than the default burn slower, stricter ones faster
 REMAINING_BOUNDS = (-math.inf, 1.0)  # negative once the budget is overspent
 
 
 def _allowed(calls: str) -> str:
     """Failures the pairs' availability objectives allow: each pair's calls times its budget."""
-    return f"{calls}\n    * on (job, provider, model, app_id) group_left {BUDGET}"
+    return f"{calls}\n    * on ({PAIR_LABELS}) group_left {BUDGET}"
+
+
+PERIOD = cfg.SLO_PERIOD
 
 
 def error_ratio_30d(by: str = "") -> str:
-    """Failed over all calls in the last 30 days. Instant queries only (one evaluation per view)."""
+    """Failed over all calls over the SLO period (recorded every 5 minutes: instant queries)."""
     group = f" by ({by})" if by else ""
-    calls = f"sum{group} (rate(llm_requests_total{{{S}}}[30d]))"
-    return c.ratio(f'(sum{group} (rate(llm_requests_total{{status="error", {S}}}[30d])) or {calls} * 0)', calls)
+    return c.ratio(f"sum{group} ({recording.errors_rate(PERIOD)}{{{S}}})",
+                   f"sum{group} ({recording.requests_rate(PERIOD)}{{{S}}})")
 
 
 def budget_remaining_30d(by: str = "") -> str:
-    """1 - failures over the failures the objectives allow, over 30 days (instant queries only)."""
+    """1 - failures over the failures the pairs' objectives allow, over the SLO period."""
     group = f" by ({by})" if by else ""
-    pairs = "job, provider, model, app_id"
-    errors = f'sum by ({pairs}) (rate(llm_requests_total{{status="error", {S}}}[30d]))'
-    calls = f"sum by ({pairs}) (rate(llm_requests_total{{{S}}}[30d]))"
-    return "1 - " + c.ratio(f"sum{group} ({errors})", f"sum{group} ({_allowed(calls)})")
+    return "1 - " + c.ratio(f"sum{group} ({recording.errors_rate(PERIOD)}{{{S}}})",
+                            f"sum{group} ({_allowed(f'{recording.requests_rate(PERIOD)}{{{S}}}')})")
 
 
 def burn(window: str, by: str = "") -> str:
@@ -97,5 +102,5 @@ def build() -> Dashboard:
     return Dashboard(
         c.SLO, "LLM SLO",
         "Availability against the SLO target, error budget remaining and multi-window burn rates.",
-        panels, c.variables("app_id", "model"), tags=["slo"], time_from="now-24h",
+        panels, c.variables("source", "app_id", "model"), tags=["slo"], time_from="now-24h",
     )

@@ -13,6 +13,7 @@ prometheus/tests/ (firing and silent), then `make rules`.
 from __future__ import annotations
 
 from grafana.generator import uids
+from llm_exporter import contract
 
 from . import config as cfg
 from . import recording as rec
@@ -82,7 +83,7 @@ def errors() -> Group:
     alerts = [Alert(
         "LLMErrorRatioHigh", f"""
             {rec.error_ratio("5m")}
-              > on ({rec.APP_MODEL}) group_left
+              > on ({rec.PAIR}) group_left
             {rec.resolved(objective)}
             and {rec.requests_rate("5m")} >= {gate:g}
             """, "warning",
@@ -92,7 +93,7 @@ def errors() -> Group:
             {PROVIDER}/{MODEL} failed over the last 5 minutes (objective
             {_objective_text(objective, "humanizePercentage")}, for {cfg.spoken(cfg.FOR["LLMErrorRatioHigh"])}, at
             {_value_of(rec.requests_rate("5m"), PAIR, PRINTF_2)} calls/s).""",
-        dashboard=uids.ERRORS,
+        dashboard=uids.ERRORS, subject=rec.error_ratio("5m"),
         fires_when=f"failed / all calls of an app and model over 5 min > its error-ratio objective "
                    f"(default {objective.default:.0%}), at ≥ {gate:g} calls/s",
         comment=f"""
@@ -104,12 +105,14 @@ def errors() -> Group:
 
 
 def _burn_alert(burn: cfg.BurnAlert) -> Alert:
+    history = f"\n            and {rec.requests_rate(rec.BASE_WINDOW)} offset {{short}}" if burn.needs_history else ""
     clauses = [f"""
         (
           {rec.burn_rate(w.long)} > {w.factor:g}
             and {rec.burn_rate(w.short)} > {w.factor:g}
-            and {rec.requests_rate(w.long)} >= 1/{round(1 / cfg.BURN_MIN_CALLS_PER_S)}
-        )""" for w in burn.windows]
+            and {rec.requests_rate(w.long)} >= 1/{round(1 / cfg.BURN_MIN_CALLS_PER_S)}"""
+               + history.format(short=w.short)
+               + "\n        )" for w in burn.windows]
     how = " or ".join(f"{w.factor:g}x over {cfg.spoken(w.long)} and {cfg.spoken(w.short)} ({w.budget_spent:.0%} of "
                       f"the budget in {cfg.spoken(w.long)})" for w in burn.windows)
     verb = "Pages" if burn.severity == "critical" else "Tickets"
@@ -122,24 +125,28 @@ def _burn_alert(burn: cfg.BurnAlert) -> Alert:
             enough to spend their {cfg.spoken(cfg.SLO_PERIOD, adjective=True)} error budget (availability
             objective {target})
             {VALUE_1} times faster than sustainable. {verb} at {how}.""",
-        dashboard=uids.SLO,
+        dashboard=uids.SLO, subject=rec.burn_rate(burn.windows[0].long),
         fires_when="error-budget burn rate of an app and model against its availability objective (default "
                    f"{cfg.AVAILABILITY_OBJECTIVE.default:.1%}) > "
                    + " or > ".join(f"{w.factor:g}× over {w.long} and {w.short}" for w in burn.windows)
-                   + f", with ≥ {round(cfg.BURN_MIN_CALLS_PER_S * 60)} call/min",
+                   + f", with ≥ {round(cfg.BURN_MIN_CALLS_PER_S * 60)} call/min"
+                   + (", once the pair has called for the short window" if burn.needs_history else ""),
         comment="""
             Multi-window, multi-burn-rate alerts on each pair's availability objective (Google SRE
-            workbook, "Alerting on SLOs", table 5-8). $value is the burn rate of the long window.""")
+            workbook, "Alerting on SLOs", table 5-8). $value is the burn rate of the long window.""" + (
+            """ A window pair
+            counts once the app and model have called for its short window (`offset`): until then the
+            long window holds minutes of history, not days.""" if burn.needs_history else ""))
 
 
-def _latency_alert(name: str, objective: cfg.Objective, spec, what: str, how_long: str) -> Alert:
+def _latency_alert(name: str, objective: cfg.Objective, spec: contract.MetricSpec, what: str, how_long: str) -> Alert:
     gate = cfg.LATENCY_MIN_CALLS_PER_S
     measured = rec.p95(spec)
     return Alert(
         name, f"""
             {measured}
               > {rec.resolved(objective)}
-            and on ({rec.APP_MODEL})
+            and on ({rec.PAIR})
               {rec.requests_rate("5m")} >= {gate:g}
             """, "warning",
         summary=f"P95 {what} of {APP} on {MODEL} is {DURATION}",
@@ -147,7 +154,7 @@ def _latency_alert(name: str, objective: cfg.Objective, spec, what: str, how_lon
             95% of {APP}'s calls to {PROVIDER}/{MODEL} over
             the last 5 minutes {how_long} {DURATION} (objective
             {_objective_text(objective, "humanizeDuration")}, for {cfg.spoken(cfg.FOR[name])}).""",
-        dashboard=uids.LATENCY, reads=(spec.name,),
+        dashboard=uids.LATENCY, reads=(spec.name,), subject=measured,
         fires_when=f"{objective.title} of an app and model over 5 min > its objective "
                    f"(default {_seconds_text(objective.default)}), at ≥ {gate:g} calls/s")
 
@@ -157,7 +164,7 @@ def _seconds_text(value: float) -> str:
 
 
 def latency() -> Group:
-    contract = rec.contract
+
     return Group("llm-alerts-latency", (
         _latency_alert("LLMLatencyP95High", cfg.LATENCY_OBJECTIVE, contract.DURATION,
                        "latency", "took up to"),
@@ -198,13 +205,13 @@ def budgets() -> Group:
               f"department:llm_budget_monthly_forecast:ratio > {cfg.MONTHLY_FORECAST_MAX:g}", "warning",
               summary=f"{DEPARTMENT} is on course to spend {RATE} of its monthly budget",
               description=f"""
-                At the spend rate of the last {cfg.spoken(cfg.FORECAST_RATE_WINDOW)},
+                At the mean daily spend of the last {cfg.spoken(cfg.FORECAST_RATE_WINDOW)},
                 {DEPARTMENT} would spend
                 ${_value_of("department:llm_cost_usd:forecast_month", dept, PRINTF_0)} this month,
                 {RATE} of its monthly budget of
                 ${_value_of("department:llm_budget_usd:monthly", dept, PRINTF_0)}.""",
               dashboard=uids.COST, reads=("llm_cost_usd", "llm_budget_usd"),
-              fires_when=f"{cfg.FORECAST_RATE_WINDOW} spend rate × days in the month > "
+              fires_when=f"mean daily spend of the last {cfg.FORECAST_RATE_WINDOW} × days in the month > "
                          f"{cfg.MONTHLY_FORECAST_MAX:.0%} of the monthly budget"),
         Alert("LLMExpensiveRequest",
               f"sum by (job, provider, model, app_id) (increase({rec.EXPENSIVE_REQUESTS}[5m])) > 0",
@@ -265,7 +272,7 @@ def traffic() -> Group:
     on = "on (job, app_id, department)"
     return Group("llm-alerts-traffic", (Alert(
         "LLMTrafficStopped", f"""
-            sum by (job, app_id, department) (increase(llm_requests_total[{silence}])) == 0
+            sum by (job, app_id, department) ({rec.requests_rate(silence)}) == 0
               and {on} app:llm_requests:rate5m_avg1h > {baseline:g}
               unless {on} app:llm_requests:rate5m_avg1h offset 23h < {baseline:g}
             """, "warning",
@@ -274,7 +281,7 @@ def traffic() -> Group:
             {APP} ({DEPARTMENT}) made {VALUE} LLM calls in the last
             {cfg.spoken(silence)}, after {_value_of("app:llm_requests:rate5m_avg1h", ("job", "app_id"), PRINTF_1)}
             calls/s on average over the last hour.""",
-        dashboard=uids.OVERVIEW,
+        dashboard=uids.OVERVIEW, subject=rec.requests_rate(silence),
         fires_when=f"an app that averaged > {baseline:g} calls/s over the last hour makes no call for {silence} "
                    "(unless the same hour yesterday was quiet)",
         comment=f"""
@@ -288,7 +295,7 @@ def gpu() -> Group:
     minimum = cfg.GPU_UTILIZATION_MIN
     return Group("llm-alerts-gpu", (Alert(
         "LLMGPUUnderutilized", f"""
-            llm_gpu_utilization_ratio < {minimum:g}
+            {rec.GPU_SIGNALS["utilization"]} < {minimum:g}
               unless on (job, instance) llm_gpu_up == 0
             """, "warning",
         summary=f"GPU {GPU_INDEX} on {INSTANCE} is {RATE} busy",
@@ -297,7 +304,7 @@ def gpu() -> Group:
             {minimum:.0%} utilisation for {cfg.spoken(cfg.FOR["LLMGPUUnderutilized"])} (now
             {RATE}): self-hosted
             capacity is paid for but idle.""",
-        dashboard=uids.GPU, reads=("llm_gpu_utilization_ratio",),
+        dashboard=uids.GPU, reads=("llm_gpu_utilization_ratio",), subject=rec.GPU_SIGNALS["utilization"],
         fires_when=f"a GPU below {minimum:.0%} utilisation (silent only while its exporter reports the GPUs "
                    "unreadable)",
         comment="""
@@ -318,7 +325,7 @@ def quality() -> Group:
                 The rolling quality score of {APP}'s answers is {VALUE_2}
                 out of 5 (threshold {minimum:g} for {cfg.spoken(cfg.FOR["LLMQualityScoreLow"])}, while the app
                 has traffic).""",
-              dashboard=uids.ERRORS, reads=("llm_quality_score",),
+              dashboard=uids.ERRORS, reads=("llm_quality_score",), subject="app:llm_quality_score:min",
               fires_when=f"an app's rolling quality score < {minimum:g} while it has traffic"),
         Alert("LLMNegativeFeedbackHigh", f"""
                 app:llm_feedback_negative_ratio:rate1h > {maximum:g}
@@ -329,7 +336,7 @@ def quality() -> Group:
                 {RATE} of the user ratings of {APP} over the last hour were negative
                 (threshold {maximum:.0%} for {cfg.spoken(cfg.FOR["LLMNegativeFeedbackHigh"])}, with at least
                 {per_hour:g} ratings an hour).""",
-              dashboard=uids.ERRORS, reads=("llm_feedback",),
+              dashboard=uids.ERRORS, reads=("llm_feedback",), subject="app:llm_feedback_negative_ratio:rate1h",
               fires_when=f"> {maximum:.0%} negative feedback over 1 h (≥ {per_hour:g} ratings)"),
     ))
 

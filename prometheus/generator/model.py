@@ -20,14 +20,20 @@ from .config import FOR, GRAFANA_URL, RUNBOOK_BASE, Severity
 
 @dataclass(frozen=True)
 class Record:
-    """A recording rule: `name` (level:metric:operations) is computed from `expr`."""
+    """A recording rule: `name` (level:metric:operations) is computed from `expr`. Several rules
+    may record one name when their static `labels` differ (one rule per source of a signal)."""
 
     name: str
     expr: str
     comment: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    subject: str | None = None  # the series the rule is about, when the rest of `expr` only gates it
 
     def to_yaml(self) -> dict[str, Any]:
-        return {"record": self.name, "expr": _expr(self.expr)}
+        rule: dict[str, Any] = {"record": self.name, "expr": _expr(self.expr)}
+        if self.labels:
+            rule["labels"] = dict(self.labels)
+        return rule
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class Alert:
     `reads` names the contract families the alert is about beyond those every source must expose
     (docs/metrics.md, column "Required"): fed with only those, the alert must be able to fire.
     `fires_when` is the one-line condition shown in the README and docs/alerts.md tables.
+    `subject` is the series the alert watches: the sources that feed it are the sources that can
+    raise the alert (docs/sources.md's capability matrix).
     """
 
     name: str
@@ -49,6 +57,7 @@ class Alert:
     reads: tuple[str, ...] = ()
     family: str | None = None
     comment: str = ""
+    subject: str | None = None  # the series compared with the threshold (the rest of `expr` gates it)
 
     @property
     def for_(self) -> str | None:

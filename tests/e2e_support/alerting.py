@@ -10,7 +10,8 @@ docs/alerts.md describes them next to the measured times.
    renamed `llm-exporter-<scenario>` so that a TargetDown in one scenario inhibits only its own
    alerts; an external label `e2e_scenario` tells the scenarios apart at the shared receiver.
 3. Alertmanager: group_wait 1 s and group_interval 2 s on every route, the webhook URL of every
-   receiver pointed at the test's exporter, the templates directory given as an absolute path.
+   receiver pointed at the test's exporter and its bearer token file at the test's own token (the
+   exporter is started with the same file), the templates directory given as an absolute path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 
 from prometheus import generator
 from prometheus.generator import outputs
+from tests.support.processes import shipped_prometheus_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
@@ -82,9 +84,24 @@ def shipped_rule_files() -> list[Path]:
     return [RULES_DIR / rule_file.name for rule_file in generator.rule_files()]
 
 
+def rule_files_evaluated_every(interval: str, target_dir: Path) -> list[Path]:
+    """Every shipped rule file with each group evaluated every `interval` (rules untouched), for
+    live tests that want recorded series within seconds."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in shipped_rule_files():
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            group["interval"] = interval
+        out = target_dir / path.name
+        out.write_text(yaml.safe_dump(document, sort_keys=False, width=1000))
+        written.append(out)
+    return written
+
+
 def prometheus_config(exporter_target: str, alertmanager_target: str, scenario: str) -> dict[str, Any]:
     """The shipped prometheus.yml reduced to the test's exporter, with one-second intervals."""
-    shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    shipped = shipped_prometheus_config()
     jobs = [job for job in shipped["scrape_configs"] if job["job_name"] == "llm-exporter"]
     if len(jobs) != 1:
         raise AssertionError("prometheus.yml must have exactly one `llm-exporter` scrape job")
@@ -109,8 +126,9 @@ def _retime(route: dict[str, Any]) -> None:
         _retime(child)
 
 
-def alertmanager_config(webhook_url: str) -> str:
-    """The shipped alertmanager.yml with short grouping timers and the webhook at webhook_url."""
+def alertmanager_config(webhook_url: str, *, token_file: Path) -> str:
+    """The shipped alertmanager.yml with short grouping timers, the webhook at webhook_url and
+    the webhook's bearer token read from token_file."""
     config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     route = config["route"]
     route["group_wait"], route["group_interval"] = GROUP_WAIT, GROUP_INTERVAL
@@ -118,5 +136,6 @@ def alertmanager_config(webhook_url: str) -> str:
     for receiver in config["receivers"]:
         for webhook in receiver.get("webhook_configs", []):
             webhook["url"] = webhook_url
+            webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     config["templates"] = [str(ALERTMANAGER_DIR / t) for t in config.get("templates", [])]
     return yaml.safe_dump(config, sort_keys=False)

@@ -120,8 +120,27 @@ def contract_series() -> dict[str, contract.MetricSpec]:
 
 
 def recording_rules() -> dict[str, str]:
-    """record name -> expression, from the rules generator (the drift test proves it is what ships)."""
-    return {record.name: record.expr for record in generator.records()}
+    """record name -> expression, from the rules generator (the drift test proves it is what ships);
+    a name several rules record (one per source) maps to their expressions joined by `or`."""
+    out: dict[str, str] = {}
+    for record in generator.records():
+        out[record.name] = f"{out[record.name]}\nor\n{record.expr}" if record.name in out else record.expr
+    return out
+
+
+def bucket_edges() -> dict[str, tuple[float, ...]]:
+    """`<histogram>_bucket` -> its finite bucket edges: the contract's and every recorded source's."""
+    from llm_exporter.sources import SOURCES, otel_genai
+
+    edges = {f"{spec.name}_bucket": spec.buckets for spec in contract.ALL_METRICS if spec.kind == "histogram"}
+    for source in (*SOURCES.values(), *otel_genai.OTLP_SOURCES.values()):
+        for metric in source.metrics:
+            if metric.kind == "histogram":
+                edges.setdefault(f"{metric.name}_bucket", metric.buckets)
+        for old in source.deprecated:
+            if old.kind == "histogram" and old.replaced_by in {m.name for m in source.metrics}:
+                edges.setdefault(f"{old.name}_bucket", source.metric(old.replaced_by).buckets)
+    return edges
 
 
 def underlying_metrics(expr: str, rules: dict[str, str] | None = None) -> set[str]:

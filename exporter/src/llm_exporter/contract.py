@@ -25,12 +25,41 @@ ERROR_TYPES = (
     "context_length_exceeded",
     "authentication",
     "invalid_request",
+    "insufficient_quota",
     "other",
 )
 FEEDBACK_RATINGS = ("positive", "negative")
 FLAG_REASONS = ("hallucination", "refusal", "pii", "toxicity")
 BUDGET_PERIODS = ("daily", "monthly")
+# token class -> the direction whose total includes it (llm_exporter/tokens.py explains each)
+TOKEN_CLASSES = {
+    "cached_input": "input",
+    "cache_write_input": "input",
+    "audio_input": "input",
+    "reasoning_output": "output",
+    "audio_output": "output",
+}
+TOKEN_DIRECTIONS = ("input", "output")
+# the `direction` values of llm_price_usd_per_token: the two base prices, then each class's own
+PRICE_DIRECTIONS = (*TOKEN_DIRECTIONS, *TOKEN_CLASSES)
 TELEMETRY_SIGNALS = ("traces", "logs")
+# Requests the exporter refused itself (nothing was recorded or sent upstream), by route and reason.
+REJECT_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/mock/scenario",
+    "/alertmanager/webhook",
+    "other",
+)
+REJECT_REASONS = (
+    "body_too_large",  # 413: over the route's size limit
+    "body_timeout",  # 408: the body did not arrive within the body timeout
+    "malformed_body",  # 400: not JSON, not UTF-8, or nested too deeply
+    "invalid_payload",  # 400/422: JSON, but not what the route accepts
+    "unauthorized",  # 401: the webhook's bearer token was missing or wrong
+    "server_busy",  # 503: request bodies in progress would pass the memory budget
+)
 
 DURATION_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20)
@@ -75,15 +104,28 @@ REQUESTS = MetricSpec(
 ERRORS = MetricSpec(
     "llm_errors", "counter", "Failed LLM calls by error type.", (*CALL, "error_type"),
     unit="calls",
-    doc="Failed calls by `error_type`: " + ", ".join(ERROR_TYPES) + ".",
+    doc="Failed calls by `error_type`: " + ", ".join(ERROR_TYPES) + ". `insufficient_quota` is a 429 saying "
+        "the account is out of credit or over its spend limit (no retry helps); other 429s are `rate_limit`.",
     example="sum by (error_type) (rate(llm_errors_total[5m]))",
 )
 TOKENS = MetricSpec(
     "llm_tokens", "counter", "Tokens consumed, by direction.", (*CALL_DEPT, "direction"),
     unit="tokens", required=True,
-    doc="Tokens billed; `direction` is `input` or `output`. Failed calls count the tokens the provider "
-        "reported (usually none).",
+    doc="Tokens billed; `direction` is `input` or `output`, each the direction's whole total: input counts "
+        "cached prompt tokens too (OpenAI's `prompt_tokens` as reported; for Anthropic, `input_tokens` + "
+        "`cache_read_input_tokens` + `cache_creation_input_tokens`), output counts reasoning tokens too. Failed "
+        "calls count the tokens the provider reported (usually none).",
     example="sum by (direction) (rate(llm_tokens_total[5m]))",
+)
+TOKENS_BY_CLASS = MetricSpec(
+    "llm_tokens_by_class", "counter", "Tokens of a class billed at its own price; part of llm_tokens_total.",
+    (*CALL_DEPT, "token_class"), unit="tokens",
+    doc="The part of `llm_tokens_total` in each separately priced class, where the provider reports it: "
+        "`token_class` is `cached_input`, `cache_write_input`, `audio_input` (part of input) or "
+        "`reasoning_output`, `audio_output` (part of output). A label set has a series once a call reported "
+        "that class ([pricing.md](pricing.md#cached-audio-and-reasoning-tokens)).",
+    example='sum(rate(llm_tokens_by_class_total{token_class="cached_input"}[1h])) '
+            '/ sum(rate(llm_tokens_total{direction="input"}[1h]))',
 )
 COST = MetricSpec(
     "llm_cost_usd", "counter", "Spend in US dollars from the pricing file.", CALL_DEPT,
@@ -148,6 +190,24 @@ BUDGET = MetricSpec(
     unit="USD", doc="Budget from `budgets.yaml`; `period` is `daily` or `monthly`.",
     example='llm_budget_usd{period="daily"}',
 )
+PRICE = MetricSpec(
+    "llm_price_usd_per_token", "gauge", "Price from the pricing file in US dollars per token.",
+    ("model", "direction"), unit="USD per token",
+    doc="The pricing file as series (every mode that loads one), one per priced name and per declared alias: "
+        "`direction` is `input` and `output` (base prices) and each token class priced on its own "
+        "(`cached_input`, `cache_write_input`, `audio_input`, `reasoning_output`, `audio_output`). For spend of "
+        "sources that count tokens but not cost. Dated snapshots have no series of their own "
+        "([pricing.md](pricing.md#prices-as-series)).",
+    example='sum by (model) (rate(llm_tokens_total{direction="output"}[5m]) * on (model) group_left '
+            'max by (model) (llm_price_usd_per_token{direction="output"}))',
+)
+SELF_HOSTED_PRICE = MetricSpec(
+    "llm_self_hosted_usd_per_hour", "gauge", "Hourly cost of a self-hosted model's GPUs from the pricing file.",
+    ("model",), unit="USD per hour",
+    doc="A self-hosted model's GPU cost from the pricing file (`gpu_hour_usd` × `gpus`), for priced names and "
+        "aliases that declare one.",
+    example="sum(max by (model) (llm_self_hosted_usd_per_hour)) * 24",
+)
 UNPRICED = MetricSpec(
     "llm_unpriced_requests", "counter", "LLM calls for a model with no price.", ("model",),
     unit="calls", doc="Calls for a model with no price in the pricing file (logged once per model).",
@@ -157,8 +217,9 @@ INVALID_VALUES = MetricSpec(
     "llm_invalid_values", "counter", "Recorded call fields that were negative, NaN or not numbers (counted as 0).",
     ("field",), unit="values",
     doc="Recorded call fields that could not be true (negative, NaN, infinite, not a number): `duration_s`, "
-        "`ttft_s`, `input_tokens`, `output_tokens`, `quality_score`. They count as 0 (or absent); the call "
-        "itself is still counted. Logged once per field.",
+        "`ttft_s`, `input_tokens`, `output_tokens`, `quality_score`, `token_details`, and `<class>_tokens` for "
+        "a token class count that is not a count or exceeds its direction's total (it is then counted as that "
+        "total). They count as 0 (or absent); the call itself is still counted. Logged once per field.",
     example="sum by (field) (increase(llm_invalid_values_total[1h])) > 0",
 )
 LABEL_OVERFLOW = MetricSpec(
@@ -174,6 +235,18 @@ TELEMETRY_DROPPED = MetricSpec(
     ("signal",), unit="records",
     doc="Spans (`traces`) or log records (`logs`) dropped because the OTLP backend was down or slow.",
     example="rate(llm_telemetry_dropped_total[5m])",
+)
+REJECTED = MetricSpec(
+    "llm_rejected_requests", "counter",
+    "HTTP requests refused by the exporter before any processing (never sent upstream, nothing recorded).",
+    ("route", "reason"), unit="requests",
+    doc="Requests the exporter refused itself, before anything was recorded or sent upstream: the proxy's "
+        "`/v1/...` routes, `/mock/scenario` and `/alertmanager/webhook` (`route`; `other` for any other path). "
+        "`reason`: `body_too_large` (413), `body_timeout` (408), `malformed_body` (400: not JSON), "
+        "`invalid_payload` (400/422: JSON of the wrong shape, e.g. a proxy request without a string `model`), "
+        "`unauthorized` (401: webhook bearer token), `server_busy` (503). The first rejection of each kind is "
+        "logged. See [reliability.md](reliability.md).",
+    example="sum by (route, reason) (rate(llm_rejected_requests_total[5m])) > 0",
 )
 ALERT_NOTIFICATIONS = MetricSpec(
     "llm_alert_notifications", "counter", "Alertmanager webhook notifications received.",
@@ -234,7 +307,8 @@ GPU_METRICS = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_TOTAL, GPU_POWER, GP
 OBJECTIVE_METRICS = (OBJECTIVE_LATENCY, OBJECTIVE_TTFT, OBJECTIVE_TPOT, OBJECTIVE_ERROR_RATIO, OBJECTIVE_AVAILABILITY)
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
-    REQUESTS, ERRORS, TOKENS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK, FLAGGED,
-    BUDGET, *OBJECTIVE_METRICS, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW, TELEMETRY_DROPPED, ALERT_NOTIFICATIONS,
+    REQUESTS, ERRORS, TOKENS, TOKENS_BY_CLASS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK,
+    FLAGGED, BUDGET, *OBJECTIVE_METRICS, PRICE, SELF_HOSTED_PRICE, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW,
+    TELEMETRY_DROPPED, REJECTED, ALERT_NOTIFICATIONS,
     GPU_UP, *GPU_METRICS, EXPORTER_INFO, MOCK_SCENARIO,
 )

@@ -26,11 +26,13 @@ from prometheus_client.utils import floatToGoString
 from . import contract
 from .config import Budgets, Pricing
 from .labels import OVERFLOW_VALUE, LabelGuard, sanitise
+from .tokens import TokenDetails
 
 log = logging.getLogger(__name__)
 
 QUALITY_EWMA_WEIGHT = 0.05  # each scored response moves the rolling score 5% of the way
 DEFAULT_MAX_LABEL_SETS = 1000  # distinct (provider, model, app_id, department) label sets
+MAX_TOKENS = 1_000_000_000  # per call and direction; more is not a count (and would overflow the exposition)
 _NUMBER = (float, int)
 
 
@@ -51,13 +53,45 @@ def _seconds(value: object, field: str, invalid: list[str]) -> float | None:
 
 
 def _tokens(value: object, field: str, invalid: list[str]) -> int:
-    """A non-negative whole token count, or 0 (noting the field as invalid)."""
-    if type(value) is int and value >= 0:
+    """A whole token count from 0 to MAX_TOKENS, or 0 (noting the field as invalid)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
-    if isinstance(value, int | float) and 0 <= value < math.inf and value == int(value):
+    if isinstance(value, int | float) and 0 <= value <= MAX_TOKENS and value == int(value):
         return int(value)
     invalid.append(field)
     return 0
+
+
+def _token_details(details: object, input_tokens: int, output_tokens: int,
+                   invalid: list[str]) -> TokenDetails | None:
+    """`details` itself when each count is a whole number between 0 and its direction's total;
+    otherwise a repaired copy (a count that is not a plausible count becomes 0, one above its
+    direction's total becomes that total), each repaired field noted as `<class>_tokens`."""
+    if details is None:
+        return None
+    if not isinstance(details, TokenDetails):
+        invalid.append("token_details")
+        return None
+    totals = {"input": input_tokens, "output": output_tokens}
+    limits = [(name, getattr(details, name), totals[direction]) for name, direction in contract.TOKEN_CLASSES.items()]
+    if all(type(value) is int and 0 <= value <= limit for _, value, limit in limits):
+        return details
+    counts = {}
+    for name, value, limit in limits:
+        count = _tokens(value, f"{name}_tokens", invalid)
+        if count > limit:
+            invalid.append(f"{name}_tokens")
+            count = limit
+        counts[name] = count
+    return TokenDetails(**counts)
+
+
+def _given_value(call: LLMCall, field: str) -> object:
+    """The value of a field named in llm_invalid_values (a token class's is `<class>_tokens`)."""
+    name = field.removesuffix("_tokens")
+    if name in contract.TOKEN_CLASSES:
+        return getattr(call.token_details, name, None)
+    return getattr(call, field, None)
 
 
 def _finite(value: object, field: str, invalid: list[str]) -> float | None:
@@ -71,8 +105,11 @@ def _finite(value: object, field: str, invalid: list[str]) -> float | None:
 class LLMCall:
     """What happened in one LLM call. Times are seconds; tokens as billed by the provider.
 
-    `error_type` is None for a successful call. `ttft_s` is set only when the first token's
-    arrival was observed (streaming). Quality fields are optional and recorded when present.
+    `input_tokens` and `output_tokens` are each direction's whole total (cached, audio and
+    reasoning tokens included); `token_details` optionally says how many of them fall in each
+    separately priced class (llm_exporter/tokens.py). `error_type` is None for a successful call.
+    `ttft_s` is set only when the first token's arrival was observed (streaming). Quality fields
+    are optional and recorded when present.
     """
 
     provider: str
@@ -82,6 +119,7 @@ class LLMCall:
     duration_s: float
     input_tokens: int = 0
     output_tokens: int = 0
+    token_details: TokenDetails | None = None
     ttft_s: float | None = None
     error_type: str | None = None
     streaming: bool = False
@@ -183,7 +221,7 @@ class _CallSeries:
 class _DepartmentSeries:
     """Counters of one (provider, model, app_id, department) label set."""
 
-    __slots__ = ("calls", "cost_usd", "error", "input_tokens", "output_tokens", "success")
+    __slots__ = ("by_class", "calls", "cost_usd", "error", "input_tokens", "output_tokens", "success")
 
     def __init__(self, calls: _CallSeries) -> None:
         self.calls = calls
@@ -191,6 +229,7 @@ class _DepartmentSeries:
         self.error = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.by_class: dict[str, int] | None = None  # token class -> tokens, once a call reported one
         self.cost_usd = 0.0
 
 
@@ -236,6 +275,7 @@ class Recorder:
         self._telemetry_dropped: dict[str, int] = dict.fromkeys(contract.TELEMETRY_SIGNALS, 0)
         self._notifications: dict[tuple[str, str, str], int] = {}
         self._invalid: dict[str, int] = {}
+        self._rejected: dict[tuple[str, str], int] = {}
 
     # -- recording -------------------------------------------------------------------------
 
@@ -246,6 +286,7 @@ class Recorder:
         they count as 0 (or as absent, for optional fields), are counted in
         llm_invalid_values_total{field} and logged once per field, and the call is still counted.
         """
+        given = call  # as the caller gave it, for the log line naming an invalid value
         guard = self.guard
         provider = guard.value("provider", call.provider)
         model = guard.value("model", call.model)
@@ -258,8 +299,9 @@ class Recorder:
         input_tokens, output_tokens, quality = call.input_tokens, call.output_tokens, call.quality_score
         invalid: list[str] = []
         if not (type(duration) in _NUMBER and 0 <= duration < math.inf  # the fast path: all plausible
-                and type(input_tokens) is int and input_tokens >= 0 and type(output_tokens) is int
-                and output_tokens >= 0 and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
+                and type(input_tokens) is int and 0 <= input_tokens <= MAX_TOKENS
+                and type(output_tokens) is int and 0 <= output_tokens <= MAX_TOKENS
+                and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
                 and (quality is None or (type(quality) in _NUMBER and math.isfinite(quality)))):
             duration = _seconds(duration, "duration_s", invalid) or 0.0
             ttft = None if ttft is None else _seconds(ttft, "ttft_s", invalid)
@@ -269,8 +311,14 @@ class Recorder:
             # the trace policy and the listeners (logs, spans) see the repaired numbers too
             call = dataclasses.replace(call, duration_s=duration, ttft_s=ttft, input_tokens=input_tokens,
                                        output_tokens=output_tokens, quality_score=quality)
+        details = call.token_details
+        if details is not None:
+            checked = _token_details(details, input_tokens, output_tokens, invalid)
+            if checked is not details:
+                details = checked
+                call = dataclasses.replace(call, token_details=checked)
         tpot = time_per_output_token(duration, ttft, output_tokens, error_type)
-        cost = self.pricing.cost(call.model, input_tokens, output_tokens)
+        cost = self.pricing.cost(call.model, input_tokens, output_tokens, details)
         now = time.time()
         trace_kept = self.trace_policy(call) if self.trace_policy is not None else bool(call.trace_id)
         exemplar = None  # no exemplar for a trace that is not exported
@@ -296,6 +344,12 @@ class Recorder:
                 calls.tpot.observe(tpot, None, now)
             series.input_tokens += input_tokens
             series.output_tokens += output_tokens
+            if details is not None:
+                by_class = series.by_class
+                if by_class is None:
+                    by_class = series.by_class = {}
+                for name, count in details.items():
+                    by_class[name] = by_class.get(name, 0) + count
             if cost is not None:
                 series.cost_usd += cost
                 calls.cost.observe(cost, exemplar, now)
@@ -315,7 +369,7 @@ class Recorder:
         for field in newly_invalid:
             log.warning(
                 "invalid value in a recorded LLM call; counted as 0 or absent",
-                extra={"event": "invalid_call_value", "field": field, "value": repr(getattr(call, field))[:64],
+                extra={"event": "invalid_call_value", "field": field, "value": repr(_given_value(given, field))[:64],
                        "model": model, "app_id": app_id},
             )
         recorded = RecordedCall(call, provider, model, app_id, department, error_type, cost, trace_kept)
@@ -352,13 +406,16 @@ class Recorder:
                 self._flagged[key] = self._flagged.get(key, 0) + 1
 
     def call_started(self, provider: str, model: str) -> None:
-        """Mark a call in flight (llm_active_requests); pair with `call_finished`."""
-        key = (self.guard.value("provider", provider), self.guard.value("model", model))
+        """Mark a call in flight (llm_active_requests); pair with `call_finished`. A value past
+        its label's bound is counted in llm_label_overflow_total once, when the call is recorded."""
+        guard = self.guard
+        key = (guard.value("provider", provider, count=False), guard.value("model", model, count=False))
         with self._lock:
             self._active[key] = self._active.get(key, 0) + 1
 
     def call_finished(self, provider: str, model: str) -> None:
-        key = (self.guard.value("provider", provider), self.guard.value("model", model))
+        guard = self.guard
+        key = (guard.value("provider", provider, count=False), guard.value("model", model, count=False))
         with self._lock:
             self._active[key] = max(self._active.get(key, 0) - 1, 0)
 
@@ -376,6 +433,13 @@ class Recorder:
         with self._lock:
             self._notifications[key] = self._notifications.get(key, 0) + 1
 
+    def request_rejected(self, route: str, reason: str) -> None:
+        """Count one HTTP request the exporter refused before recording or forwarding anything."""
+        route = route if route in contract.REJECT_ROUTES else "other"
+        key = (route, reason if reason in contract.REJECT_REASONS else "invalid_payload")
+        with self._lock:
+            self._rejected[key] = self._rejected.get(key, 0) + 1
+
     # -- exposition ------------------------------------------------------------------------
 
     def describe(self) -> Iterable[Metric]:
@@ -386,6 +450,8 @@ class Recorder:
         with self._lock:  # copy plain numbers under the lock; build and format families after it
             departments = [(labels, (s.success, s.error, s.input_tokens, s.output_tokens, s.cost_usd))
                            for labels, s in self._by_department.items()]
+            by_class = [(labels, list(s.by_class.items())) for labels, s in self._by_department.items()
+                        if s.by_class]
             calls = [(labels, dict(c.errors), [h.snapshot() for h in (c.duration, c.ttft, c.tpot, c.cost)])
                      for labels, c in self._by_call.items()]
             simple = [
@@ -395,10 +461,13 @@ class Recorder:
                 (contract.UNPRICED, [((m,), n) for m, n in self._unpriced.items()]),
                 (contract.INVALID_VALUES, [((f,), n) for f, n in self._invalid.items()]),
                 (contract.TELEMETRY_DROPPED, [((s,), n) for s, n in self._telemetry_dropped.items()]),
+                (contract.REJECTED, list(self._rejected.items())),
                 (contract.ALERT_NOTIFICATIONS, list(self._notifications.items())),
                 (contract.ACTIVE, list(self._active.items())),
             ]
         yield from _call_families(departments, calls)
+        yield _filled(contract.TOKENS_BY_CLASS, [((*labels, name), n) for labels, counts in by_class
+                                                 for name, n in counts])
         for spec, values in simple:
             yield _filled(spec, values)
         yield _filled(contract.LABEL_OVERFLOW, [((k,), n) for k, n in self.guard.overflow_counts().items()])
@@ -407,6 +476,7 @@ class Recorder:
             [((dept, period), getattr(budget, period)) for dept, budget in self.budgets.departments.items()
              for period in contract.BUDGET_PERIODS],
         )
+        yield from price_families(self.pricing)
         yield _filled(contract.EXPORTER_INFO, [((self.mode, self.version), 1)])
         if self.scenario is not None:
             yield _filled(contract.MOCK_SCENARIO, [((self.scenario(),), 1)])
@@ -450,6 +520,17 @@ def _filled(spec: contract.MetricSpec, values: Iterable[tuple[tuple[str, ...], f
     return family
 
 
+
+
+def price_families(pricing: Pricing) -> Iterator[Metric]:
+    """The pricing file as series: USD per token for each priced name and alias, by direction (the
+    base prices and each separately priced token class), and the GPU-hour cost of self-hosted models."""
+    names = pricing.priced_names()
+    yield _filled(contract.PRICE, [((sanitise(name), direction), usd) for name, price in names
+                                   for direction, usd in price.per_token()])
+    yield _filled(contract.SELF_HOSTED_PRICE, [((sanitise(name),), price.self_hosted_usd_per_hour)
+                                               for name, price in names
+                                               if price.self_hosted_usd_per_hour is not None])
 
 
 # -- GPUs ----------------------------------------------------------------------------------

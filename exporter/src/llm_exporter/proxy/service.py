@@ -5,9 +5,12 @@ encoding headers) and the body bytes unchanged; streams are relayed chunk by chu
 What the proxy changes on the way up: `traceparent` (this call's span), `Accept-Encoding:
 identity` (so the body can be metered), and, for a stream that did not ask for usage,
 `stream_options.include_usage = true` (the caller then also receives the final usage chunk).
-A request body that is not JSON is forwarded unchanged and metered with model "unknown"; one
-larger than `max_request_bytes` (16 MiB by default, `--max-request-bytes`) is refused
-with 413 before more than that is read, and never reaches the upstream.
+Requests the proxy cannot meter are refused here and never reach the upstream: a body that is
+not JSON (400 `malformed_body`), a JSON body that is not an object with a non-empty string
+`model` (400 `invalid_payload`), one larger than `max_request_bytes` (413 `body_too_large`,
+16 MiB by default, `--max-request-bytes`, refused before more than that is read). They are not
+LLM calls: they are counted in llm_rejected_requests_total{route,reason}, never as calls to a
+model "unknown" (which would have no price and raise the unpriced-model alert).
 
 Metering never stands between the caller and the upstream's bytes: a response whose JSON has odd
 types (`"choices": 5`, `"usage": "x"`, a token count of `Infinity`) is relayed unchanged and
@@ -26,8 +29,12 @@ The caller's Authorization header is forwarded and otherwise never read, logged 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -40,11 +47,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
-from ..instrument.errors import INVALID_REQUEST, OTHER, TIMEOUT, classify_http
+from ..instrument.errors import OTHER, TIMEOUT, classify_http
 from ..instrument.extract import ask_for_stream_usage
 from ..instrument.providers import provider_from_url
 from ..instrument.tracker import CallTracker, warn_once
 from ..recorder import Recorder
+from ..request_body import InvalidPayload, Rejected, parse_json, read_body
+from ..settings import validate_upstream
 from ..telemetry.context import mint_trace_context
 from .sse import SSEMeter
 
@@ -98,20 +107,55 @@ class ProxyConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
-def validate_upstream(url: str) -> str:
-    """The base URL without a trailing slash; ValueError (saying why) unless it is an absolute
-    http(s) URL with a host and without query, fragment or credentials. The one check of the
-    upstream URL: the settings parser calls it too."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} must be an absolute http(s) URL, e.g. https://api.openai.com/v1")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"{url!r} must not carry a query, a fragment or credentials")
-    return url.rstrip("/")
+class UpstreamReachability:
+    """Whether a TCP connection to the upstream's host and port opens (within CHECK_TIMEOUT_S).
+    A success is remembered for REACHABLE_TTL_S, so readiness probes cost the upstream one
+    connection every few seconds at most; a failure for UNREACHABLE_TTL_S, so a recovery is seen
+    soon. Only TCP: no TLS handshake, no HTTP request, no credentials."""
+
+    REACHABLE_TTL_S = 5.0
+    UNREACHABLE_TTL_S = 1.0
+    CHECK_TIMEOUT_S = 2.0
+
+    def __init__(self, base_url: str, address: tuple[str, int]) -> None:
+        self.base_url = base_url
+        self.address = address
+        self._problem: str | None = None
+        self._checked_until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def problem(self) -> str | None:
+        if time.monotonic() < self._checked_until:
+            return self._problem
+        async with self._lock:  # concurrent probes share one check
+            if time.monotonic() >= self._checked_until:
+                problem = await self._connect()
+                if problem != self._problem:
+                    self._announce(problem)
+                ttl = self.REACHABLE_TTL_S if problem is None else self.UNREACHABLE_TTL_S
+                self._problem, self._checked_until = problem, time.monotonic() + ttl
+        return self._problem
+
+    async def _connect(self) -> str | None:
+        host, port = self.address
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return f"no TCP connection to {host}:{port} within {self.CHECK_TIMEOUT_S:g} s"
+        except OSError as exc:
+            return f"cannot connect to {host}:{port}: {connection_error(exc)}"
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return None
+
+    def _announce(self, problem: str | None) -> None:
+        if problem is None:
+            log.info("upstream reachable again; ready", extra={"event": "proxy_upstream_reachable",
+                                                              "upstream": self.base_url})
+        else:
+            log.warning("upstream unreachable; /readyz answers 503: %s", problem,
+                        extra={"event": "proxy_upstream_unreachable", "upstream": self.base_url, "reason": problem})
 
 
 class ProxyMiddleware:
@@ -149,6 +193,9 @@ class ProxyService:
         self.targets = {path: f"{base}/{suffix}" for path, (suffix, _) in ROUTES.items()}
         self.operations = {path: operation for path, (_, operation) in ROUTES.items()}
         self._session: aiohttp.ClientSession | None = None
+        parts = urlsplit(base)
+        self._address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        self._reachability = UpstreamReachability(base, self._address)
         logging.getLogger("uvicorn.error").addFilter(_QUIET)
         if urlsplit(base).path in ("", "/"):
             log.warning("upstream URL has no path: requests go to %s/chat/completions; OpenAI-compatible "
@@ -169,6 +216,10 @@ class ProxyService:
             )
         return self._session
 
+    async def upstream_problem(self) -> str | None:
+        """Why the upstream cannot be reached now (None when it can): readiness, cached briefly."""
+        return await self._reachability.problem()
+
     def middleware(self, app: ASGIApp) -> ProxyMiddleware:
         return ProxyMiddleware(app, self)
 
@@ -181,12 +232,11 @@ class ProxyService:
     async def forward(self, request: Request, target: str, operation: str) -> Response:
         start = time.perf_counter()
         try:
-            body = await _read_body(request, self.config.max_request_bytes)
+            model, stream, body = _inspect_body(await read_body(request, self.config.max_request_bytes), operation)
         except ClientDisconnect:  # the caller gave up while sending: nothing to answer, nothing sent on
             return Response(status_code=400)
-        if body is None:
-            return self._too_large(request, start, operation)
-        model, stream, body = _inspect_body(body, operation)
+        except Rejected as rejection:  # not sent upstream, not an LLM call: counted as rejected
+            return self.reject(request.scope["path"], rejection)
         trace_header = None
         app_id = department = None
         headers: list[tuple[str, str]] = []
@@ -215,8 +265,8 @@ class ProxyService:
             upstream = await self.session().request("POST", url, data=body, headers=headers,
                                                     allow_redirects=False, compress=None)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return _upstream_failed(tracker, exc, "the upstream did not answer in time",
-                                    "the upstream could not be reached")
+            return _upstream_failed(tracker, exc, f"the upstream {self.base_url} did not answer in time",
+                                    f"the upstream {self.base_url} could not be reached")
         except BaseException:
             tracker.cancel()
             raise
@@ -231,8 +281,8 @@ class ProxyService:
         try:
             content = await upstream.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return _upstream_failed(tracker, exc, "the upstream response did not complete in time",
-                                    "the upstream response broke off")
+            return _upstream_failed(tracker, exc, f"the response of the upstream {self.base_url} did not complete "
+                                    "in time", f"the response of the upstream {self.base_url} broke off")
         except BaseException:
             tracker.cancel()
             raise
@@ -246,23 +296,14 @@ class ProxyService:
         response.raw_headers = [*down_headers, (b"content-length", str(len(content)).encode())]
         return response
 
-    def _too_large(self, request: Request, start: float, operation: str) -> Response:
-        limit = self.config.max_request_bytes
-        headers = request.headers
-        tracker = CallTracker(
-            self.recorder, provider=self.provider, model="unknown",
-            app_id=headers.get(APP_ID_HEADER) or self.config.default_app_id,
-            department=headers.get(DEPARTMENT_HEADER) or self.config.default_department,
-            operation=operation, trace=mint_trace_context(headers.get("traceparent"), use_current_span=False),
-            start=start,
-        )
-        tracker.finish(INVALID_REQUEST, finish_reason="request_too_large")
-        log.warning("request body over %d bytes refused with 413; it was not sent upstream", limit,
-                    extra={"event": "proxy_request_too_large", "limit_bytes": limit,
-                           "trace_id": tracker.trace_id})
-        response = _proxy_error(413, "request_too_large",
-                                f"the request body is larger than this proxy's limit of {limit} bytes")
-        response.headers["connection"] = "close"  # the rest of the body is not read
+    def reject(self, path: str, rejection: Rejected) -> Response:
+        """Count a request refused before it reached the upstream (llm_rejected_requests_total;
+        the first of each reason is logged) and answer it in the OpenAI error format."""
+        self.recorder.request_rejected(path, rejection.reason)
+        warn_once(("proxy_rejected", rejection.reason), "request refused by the proxy, not sent upstream: %s",
+                  rejection, event="proxy_request_rejected", reason=rejection.reason, status=rejection.status)
+        response = _proxy_error(rejection.status, rejection.reason, str(rejection))
+        response.headers.update(rejection.headers())
         return response
 
     async def _relay(self, upstream: aiohttp.ClientResponse, tracker: CallTracker) -> AsyncIterator[bytes]:
@@ -309,35 +350,15 @@ class ProxyService:
                             extra={"event": "proxy_event_too_large", "trace_id": tracker.trace_id})
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to be over `limit` bytes (from its
-    Content-Length, or while reading): no more than `limit` bytes (plus one network chunk) are
-    ever held."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        if chunk:
-            chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 def _inspect_body(body: bytes, operation: str) -> tuple[str, bool, bytes]:
-    """(model, streaming, body to send). The body is rewritten only to ask a stream for usage;
-    anything that cannot be read (not JSON, not an object, nested too deep) is sent unchanged."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return "unknown", False, body
+    """(model, streaming, body to send); MalformedBody or InvalidPayload when the body cannot be
+    metered. The body is rewritten only to ask a stream for usage."""
+    payload = parse_json(body)
     if not isinstance(payload, dict):
-        return "unknown", False, body
+        raise InvalidPayload("the request body must be a JSON object")
     model = payload.get("model")
-    model = model if isinstance(model, str) and model else "unknown"
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidPayload("the request body must name the model: a non-empty string `model`")
     stream = payload.get("stream") is True
     if stream and operation != "embeddings" and ask_for_stream_usage(payload):
         try:
@@ -396,12 +417,35 @@ def _parse_json(content: bytes) -> dict | None:
 
 
 def _upstream_failed(tracker: CallTracker, exc: BaseException, timed_out: str, broken: str) -> Response:
-    """Record the call as failed and answer as a gateway does: 504 on a timeout, else 502."""
+    """Record the call as failed and answer as a gateway does: 504 on a timeout, else 502 saying
+    why in the operating system's words. The message names the upstream's base URL, which holds no
+    credentials (validate_upstream refuses them); it also goes on the call's log line and span."""
     if isinstance(exc, TimeoutError):
+        message = timed_out
+        tracker.extra["error_message"] = message
         tracker.finish(TIMEOUT)
-        return _proxy_error(504, "upstream_timeout", timed_out)
+        return _proxy_error(504, "upstream_timeout", message)
+    message = f"{broken}: {connection_error(exc)}"
+    tracker.extra["error_message"] = message
     tracker.finish(OTHER)
-    return _proxy_error(502, "upstream_unavailable", f"{broken}: {type(exc).__name__}")
+    return _proxy_error(502, "upstream_unavailable", message)
+
+
+def connection_error(exc: BaseException) -> str:
+    """What went wrong with a connection, as the OS says it: `Connection refused
+    (ClientConnectorError)`, `Name or service not known (ClientConnectorDNSError)`; the exception's
+    class alone when no OS error is behind it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        os_error = getattr(cause, "os_error", None) or cause  # aiohttp keeps the OSError in .os_error
+        if isinstance(os_error, OSError) and (os_error.errno or os_error.strerror):
+            if isinstance(os_error, socket.gaierror) or not os_error.errno or os_error.errno < 0:
+                text = os_error.strerror or str(os_error)
+            else:
+                text = os.strerror(os_error.errno)
+            return f"{text} ({type(exc).__name__})"
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
 
 
 def _proxy_error(status: int, kind: str, message: str) -> Response:

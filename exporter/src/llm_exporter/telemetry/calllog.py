@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .redact import digest, preview
-from .spans import error_message
+from .redact import digest, preview, redact
 
 if TYPE_CHECKING:
     from ..recorder import RecordedCall
@@ -21,6 +20,14 @@ CALL_LOGGER = "llm_exporter.calls"
 CONTENT_KEYS = ("prompt", "completion")
 
 log = logging.getLogger(CALL_LOGGER)
+
+
+def error_message(recorded: RecordedCall) -> str | None:
+    """The call's error message, redacted and cut to 500 characters (None when there is none)."""
+    message = recorded.call.extra.get("error_message")
+    if not isinstance(message, str) or not message:
+        return None
+    return redact(message)[:500]
 
 
 def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> dict[str, object]:
@@ -60,10 +67,12 @@ def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int 
     return fields
 
 
-def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> None:
-    """Info for a successful call, warning for a failed one."""
+def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0,
+             success_level: int = logging.INFO) -> None:
+    """`success_level` (info; debug for the mock's simulated calls) for a successful call,
+    warning for a failed one."""
     failed = recorded.error_type is not None
-    level = logging.WARNING if failed else logging.INFO
+    level = logging.WARNING if failed else success_level
     if not log.isEnabledFor(level):
         return
     fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)

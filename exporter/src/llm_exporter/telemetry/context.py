@@ -15,10 +15,12 @@ A proxy mints a context per request, sends `ctx.traceparent` upstream, and recor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -97,10 +99,21 @@ class TraceContext:
         return call
 
 
+@functools.cache
+def _otel_trace() -> ModuleType | None:
+    """opentelemetry.trace, or None without the OpenTelemetry API (then no span can be active)."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace
+
+
 def _current_otel_parent() -> tuple[str, str, bool] | None:
     """The application's active OpenTelemetry span, if it has one."""
-    from opentelemetry import trace
-
+    trace = _otel_trace()
+    if trace is None:
+        return None
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None

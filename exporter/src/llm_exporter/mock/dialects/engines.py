@@ -17,6 +17,9 @@ from .calls import STOPPED, SeenCall
 from .store import Store, le_python, le_rust
 
 Active = Mapping[tuple[str, str], int]  # calls in flight by (provider, model), from the recorder
+# The simulated KV cache holds this many calls' contexts: usage is the share of it that calls in
+# flight fill (a real engine's usage depends on context lengths and its block size).
+KV_CACHE_CALLS = 64
 
 
 class Engine:
@@ -48,6 +51,11 @@ class Engine:
                 counts[model] += n
         return counts
 
+    @staticmethod
+    def kv_cache_usage(running: int) -> float:
+        """The share of the simulated KV cache that `running` calls fill, 0..1."""
+        return min(1.0, running / KV_CACHE_CALLS)
+
 
 class Vllm(Engine):
     """vLLM v0.33.0: request_success_total counts every finished request by finished_reason."""
@@ -76,6 +84,7 @@ class Vllm(Engine):
                 self.store.inc("vllm:request_success_total", {**labels, "finished_reason": reason}, 0)
             self.store.set("vllm:num_requests_running", labels, n)
             self.store.set("vllm:num_requests_waiting", labels, 0)
+            self.store.set("vllm:kv_cache_usage_perc", labels, self.kv_cache_usage(n))
 
 
 class Nim(Engine):
@@ -99,6 +108,7 @@ class Nim(Engine):
         for model, n in self.running(active).items():
             self.store.set("num_requests_running", {"model_name": model}, n)
             self.store.set("num_requests_waiting", {"model_name": model}, 0)
+            self.store.set("gpu_cache_usage_perc", {"model_name": model}, self.kv_cache_usage(n))
 
 
 class Sglang(Engine):
@@ -128,6 +138,7 @@ class Sglang(Engine):
                       "moe_ep_rank": "0"}
             self.store.set("sglang:num_running_reqs", labels, n)
             self.store.set("sglang:num_queue_reqs", labels, 0)
+            self.store.set("sglang:token_usage", labels, self.kv_cache_usage(n))
 
 
 TGI_ERR = {"error": "generation", "abort": "dropped"}  # backends/v3/src/backend.rs:545, :439 @ v3.3.7
