@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from llm_exporter.contract import ALL_METRICS
+from llm_exporter.sources import SOURCES
+from prometheus import generator as rules_generator
 from tests.support import remote_write
 from tests.support.processes import shipped_prometheus_config
 from tests.support.prometheus_config import check_config
@@ -43,14 +46,18 @@ def test_each_block_is_valid_once_uncommented(store: str, optional: bool, tmp_pa
 
 def test_raw_series_only_relabeling_keeps_raw_and_drops_recorded() -> None:
     """The optional relabeling of the VictoriaMetrics block (for vmalert evaluating the rules):
-    recorded series (level:metric:operations) and alert states are dropped, raw series kept."""
+    every recorded series the generator writes and the alert states are dropped; every series of
+    the contract and of every source (vLLM's and SGLang's names have a colon) is kept."""
     relabel = remote_write.block("VictoriaMetrics", optional=True)[0]["write_relabel_configs"]
     assert [r["action"] for r in relabel] == ["drop"] and relabel[0]["source_labels"] == ["__name__"]
     pattern = re.compile(f"^(?:{relabel[0]['regex']})$")  # Prometheus anchors relabel regexes
-    for dropped in ("app_model:llm_requests:rate5m", "llm:slo_availability_target", "ALERTS", "ALERTS_FOR_STATE"):
-        assert pattern.match(dropped), dropped
-    for kept in ("llm_requests_total", "llm_request_duration_seconds_bucket", "up", "llm_gpu_utilization_ratio"):
-        assert not pattern.match(kept), kept
+    recorded = {record.name for record in rules_generator.records()}
+    assert not [name for name in (*recorded, "ALERTS", "ALERTS_FOR_STATE") if not pattern.match(name)]
+    raw = {spec.exposed_name for spec in ALL_METRICS} | {metric.name for source in SOURCES.values()
+                                                    for metric in source.metrics}
+    raw |= {f"{name}_bucket" for name in raw} | {"up", "scrape_duration_seconds"}
+    assert {"vllm:request_success_total", "sglang:num_requests_total"} <= raw
+    assert not [name for name in raw if pattern.match(name)]
 
 
 def test_victoriametrics_block_points_at_the_compose_profile() -> None:
