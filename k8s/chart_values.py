@@ -3,8 +3,12 @@ kube-prometheus-stack-values.yaml (`helm upgrade ... -f` it; it is not part of t
 
 Each value comes from the compose stack's own files:
 
-    prometheus.prometheusSpec.enableFeatures, enableRemoteWriteReceiver
-        the flags docker-compose.yml gives Prometheus (exemplar storage; Tempo's span metrics)
+    prometheus.prometheusSpec.enableFeatures, enableRemoteWriteReceiver, enableOTLPReceiver
+        the flags docker-compose.yml gives Prometheus (exemplar storage; Tempo's span metrics;
+        OpenTelemetry SDKs pushing metrics)
+    prometheus.prometheusSpec.otlp.promoteResourceAttributes, tsdb.outOfOrderTimeWindow
+        the `otlp:` and `storage.tsdb:` settings of prometheus/prometheus.yml (PROMETHEUS_YML_KEYS
+        says where each of its top-level keys goes)
     grafana.sidecar.datasources.name/uid/extraJsonData, .alertmanager.name/uid
         the Prometheus and Alertmanager datasources of grafana/provisioning/datasources/, so the
         chart creates them with the uids and names the dashboards use, exemplars linked to Tempo
@@ -30,6 +34,15 @@ FILE_NAME = "kube-prometheus-stack-values.yaml"
 # kube-prometheus-stack 88.x) that have the same name as a shipped alert.
 CHART_ALERT_NAMES = frozenset({"TargetDown", "Watchdog", "InfoInhibitor"})
 _FEATURE = re.compile(r"--enable-feature=(.+)")
+# Where each top-level key of prometheus/prometheus.yml reaches a kube-prometheus-stack install.
+PROMETHEUS_YML_KEYS = {
+    "global": "the ServiceMonitors' interval and scrapeTimeout (monitoring.py)",
+    "rule_files": "the PrometheusRules (monitoring.py)",
+    "alerting": "the chart's Alertmanager, which the operator configures",
+    "scrape_configs": "the ServiceMonitors (monitoring.py)",
+    "storage": "prometheusSpec.tsdb",
+    "otlp": "prometheusSpec.otlp",
+}
 
 
 def _prometheus_flags() -> list[str]:
@@ -38,10 +51,21 @@ def _prometheus_flags() -> list[str]:
 
 
 def prometheus_spec() -> dict[str, Any]:
-    flags = _prometheus_flags()
+    flags, config = _prometheus_flags(), sources.prometheus_config()
+    unplaced = sorted(set(config) - set(PROMETHEUS_YML_KEYS))
+    if unplaced:
+        raise sources.SourceError(f"prometheus.yml: no place in the chart values for {unplaced}")
     features = [f for flag in flags if (m := _FEATURE.fullmatch(flag)) for f in m.group(1).split(",")]
-    return {"enableFeatures": features,
-            "enableRemoteWriteReceiver": "--web.enable-remote-write-receiver" in flags}
+    spec: dict[str, Any] = {"enableFeatures": features,
+                            "enableRemoteWriteReceiver": "--web.enable-remote-write-receiver" in flags,
+                            "enableOTLPReceiver": "--web.enable-otlp-receiver" in flags}
+    promoted = (config.get("otlp") or {}).get("promote_resource_attributes")
+    if promoted:
+        spec["otlp"] = {"promoteResourceAttributes": list(promoted)}
+    window = ((config.get("storage") or {}).get("tsdb") or {}).get("out_of_order_time_window")
+    if window:
+        spec["tsdb"] = {"outOfOrderTimeWindow": str(window)}
+    return spec
 
 
 def _datasource(uid: str) -> dict[str, Any]:

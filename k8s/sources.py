@@ -63,6 +63,15 @@ def rule_files() -> list[RuleFileSource]:
     return out
 
 
+def prometheus_config() -> dict[str, Any]:
+    """prometheus/prometheus.yml, whole (its Prometheus-3-only settings included: the operator
+    runs Prometheus 3)."""
+    config = _load(PROMETHEUS_CONFIG)
+    if not isinstance(config, dict):
+        raise SourceError(f"{PROMETHEUS_CONFIG.relative_to(REPO)}: not a mapping")
+    return config
+
+
 def scrape_interval() -> str:
     return str(_load(PROMETHEUS_CONFIG).get("global", {}).get("scrape_interval", "1m"))
 

@@ -183,6 +183,11 @@ def test_chart_values_match_what_compose_runs(tmp_path: Path) -> None:
     spec = values["prometheus"]["prometheusSpec"]
     assert [f"--enable-feature={f}" for f in spec["enableFeatures"]] == [c for c in command if "enable-feature" in c]
     assert spec["enableRemoteWriteReceiver"] == ("--web.enable-remote-write-receiver" in command)
+    assert spec["enableOTLPReceiver"] == ("--web.enable-otlp-receiver" in command)
+    config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    assert spec["otlp"]["promoteResourceAttributes"] == config["otlp"]["promote_resource_attributes"]
+    assert spec["tsdb"]["outOfOrderTimeWindow"] == config["storage"]["tsdb"]["out_of_order_time_window"]
+    assert set(config) <= set(chart_values.PROMETHEUS_YML_KEYS)
     shipped = {d["uid"]: d for d in yaml.safe_load(sources.DATASOURCES_FILE.read_text())["datasources"]}
     sidecar = values["grafana"]["sidecar"]
     assert sidecar["datasources"]["uid"] == "prometheus"
@@ -200,6 +205,13 @@ def test_chart_values_match_what_compose_runs(tmp_path: Path) -> None:
 
 
 # -- schemas -----------------------------------------------------------------------------------
+
+
+def test_chart_prometheus_spec_validates_against_the_prometheus_crd() -> None:
+    prometheus = {"apiVersion": f"{OPERATOR_GROUP}/v1", "kind": "Prometheus", "metadata": {"name": "chart"},
+                  "spec": BUNDLE.chart_values["prometheus"]["prometheusSpec"]}
+    (result,) = crd_validate([prometheus])
+    assert result["status"] == "valid", result
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
