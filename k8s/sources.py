@@ -21,6 +21,7 @@ from prometheus import generator as rules_generator
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
+TARGETS_DIR = REPO / "prometheus" / "targets"
 RULES_DIR = REPO / "prometheus" / "rules"
 DASHBOARDS_DIR = dashboards_generator.OUTPUT_DIR
 DATASOURCES_FILE = REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
@@ -70,6 +71,15 @@ def prometheus_config() -> dict[str, Any]:
     if not isinstance(config, dict):
         raise SourceError(f"{PROMETHEUS_CONFIG.relative_to(REPO)}: not a mapping")
     return config
+
+
+def target_labels(file_name: str) -> dict[str, str]:
+    """The labels of the one target entry of prometheus/targets/<file_name> (`job` included)."""
+    path = TARGETS_DIR / file_name
+    entries = _load(path)
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0].get("labels"), dict):
+        raise SourceError(f"{path.relative_to(REPO)}: expected one target entry with labels")
+    return {str(k): str(v) for k, v in entries[0]["labels"].items()}
 
 
 def scrape_interval() -> str:

@@ -36,14 +36,15 @@ class Workload:
     compose_service: str
     kind: str  # Deployment | DaemonSet
     resources: Resources
+    target_file: str | None = None  # the prometheus/targets/ example compose scrapes it with
 
     def labels(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": self.name, "app.kubernetes.io/part-of": PART_OF}
 
 
 MOCK = Workload("llm-exporter", "exporter", "Deployment", MOCK_RESOURCES)
-PROXY = Workload("llm-proxy", "proxy", "Deployment", PROXY_RESOURCES)
-GPU = Workload("llm-gpu-exporter", "gpu-exporter", "DaemonSet", GPU_RESOURCES)
+PROXY = Workload("llm-proxy", "proxy", "Deployment", PROXY_RESOURCES, "proxy.yml.example")
+GPU = Workload("llm-gpu-exporter", "gpu-exporter", "DaemonSet", GPU_RESOURCES, "gpu-exporter.yml.example")
 WORKLOADS = (MOCK, PROXY, GPU)
 
 

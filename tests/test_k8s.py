@@ -287,6 +287,19 @@ def test_service_monitors_reach_every_workload() -> None:
     assert {e["interval"] for m in monitors for e in m["spec"]["endpoints"]} == {prometheus["scrape_interval"]}
 
 
+def test_service_monitors_set_the_target_files_labels() -> None:
+    """The proxy is scraped as compose's target file scrapes it: `layer: gateway` on its series."""
+    monitors = {m["metadata"]["name"]: m for m in of_kind("ServiceMonitor")}
+    proxy_example = yaml.safe_load((REPO / "prometheus" / "targets" / "proxy.yml.example").read_text())[0]["labels"]
+    assert proxy_example["job"] == workloads.PROXY.name and proxy_example["layer"] == "gateway"
+    for workload in workloads.WORKLOADS:
+        expected = dict(sources.target_labels(workload.target_file)) if workload.target_file else {}
+        expected.pop("job", None)
+        (endpoint,) = monitors[workload.name]["spec"]["endpoints"]
+        set_labels = {r["targetLabel"]: r["replacement"] for r in endpoint.get("relabelings", [])}
+        assert set_labels == expected, workload.name
+
+
 def test_prometheus_rules_carry_the_release_label() -> None:
     assert all(r["metadata"]["labels"]["release"] == SETTINGS.release for r in of_kind("PrometheusRule"))
 
