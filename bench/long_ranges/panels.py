@@ -130,14 +130,14 @@ def _instant(session: requests.Session, url: str, expr: str, at: float) -> dict[
     return {frozenset(r["metric"].items()): float(r["value"][1]) for r in result}
 
 
-def same_answer(session: requests.Session, url: str, shipped: str, rewritten: str, at: float,
+def same_answer(session: requests.Session, url: str, raw: str, recorded: str, at: float,
                 tolerance: float = 0.01) -> str:
-    """"yes" when the rewritten query at `at` gives the series and values (within `tolerance`) the
-    shipped query gives at the time the recorded series it reads were last evaluated."""
-    new = set(_RECORDED.findall(rewritten)) - set(_RECORDED.findall(shipped))
+    """"yes" when the query over recorded series at `at` gives the series and values (within
+    `tolerance`) that the raw query gives at the time those recorded series were last evaluated."""
+    new = set(_RECORDED.findall(recorded)) - set(_RECORDED.findall(raw))
     evaluated = max(v for name in new for v in _instant(session, url, f"max(timestamp({name}))", at).values())
-    a = _instant(session, url, shipped, evaluated)
-    b = _instant(session, url, rewritten, at)
+    a = _instant(session, url, raw, evaluated)
+    b = _instant(session, url, recorded, at)
     if set(a) != set(b):
         return f"no: {len(a)} vs {len(b)} series"
     worst = max((abs(a[k] - b[k]) / max(abs(a[k]), abs(b[k]), 1e-12) for k in a), default=0.0)
