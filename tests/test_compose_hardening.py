@@ -25,7 +25,7 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SECRETS_DIR = "/run/secrets/llm"
 # Where each service writes: its named volume (test_stack_config checks those), plus /tmp.
 WRITABLE = {"secrets": SECRETS_DIR, "prometheus": "/prometheus", "alertmanager": "/alertmanager", "loki": "/loki",
-            "tempo": "/var/tempo", "grafana": "/var/lib/grafana"}
+            "tempo": "/var/tempo", "grafana": "/var/lib/grafana", "victoriametrics": "/var/tmp"}
 MEMORY = re.compile(r"(\d+)([kmg])")
 
 
