@@ -3,10 +3,17 @@
 `Telemetry.install()` gives the Recorder its trace policy (which calls keep their trace, and
 with it their exemplars) and a listener that, for each recorded call, writes the call's log
 line and queues its spans. Mock calls, proxied calls and instrumented calls all pass here.
+
+The listener runs on the thread that made the call, so it only queues: the recorded call goes
+to the export queues as a `Deferred`, and its OTLP log record and spans are built (and encoded)
+on the export worker threads. The call's line goes through Python logging only when a handler
+other than the OTLP one would take it (the JSON line on stdout of the exporter service, or a
+service's own logging setup).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -16,13 +23,12 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import __version__
 from ..recorder import RecordedCall, Recorder
-from . import sdk_logs
-from .calllog import log_call
+from . import calllog, sdk_logs
 from .config import DEFAULT_SERVICE_NAME, QueueSettings, TelemetryConfig
-from .export import BoundedExporter
+from .export import BoundedExporter, Deferred
 from .otlp_logs import OtlpLogHandler
 from .sampling import TracePolicy
-from .spans import build_spans
+from .spans import build_spans, span_count
 
 log = logging.getLogger("llm_exporter.telemetry")
 PACKAGE_LOGGER = "llm_exporter"
@@ -39,6 +45,10 @@ def build_resource(environment: str | None = None, mode: str | None = None) -> R
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
     return resource
+
+
+def _not_call_records(record: logging.LogRecord) -> bool:
+    return record.name != calllog.CALL_LOGGER
 
 
 class Telemetry:
@@ -81,6 +91,7 @@ class Telemetry:
                 if isinstance(handler, OtlpLogHandler):
                     package_logger.removeHandler(handler)
             self._log_handler = OtlpLogHandler(self.logs, self.resource, self.scope)
+            self._log_handler.addFilter(_not_call_records)  # on_call queues those itself
             package_logger.addHandler(self._log_handler)
         self.recorder.trace_policy = self.policy
         self.recorder.listeners.append(self.on_call)
@@ -98,15 +109,40 @@ class Telemetry:
         return self
 
     def on_call(self, recorded: RecordedCall) -> None:
-        """Recorder listener: the call's log line, and its spans when its trace is kept."""
+        """Recorder listener: the call's log line, and its spans when its trace is kept. Runs on
+        the calling thread: the OTLP log record and the spans are built on the export workers."""
         end_ns = time.time_ns()
         kept = recorded.trace_kept
         try:
-            log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars)
+            level = logging.WARNING if recorded.error_type is not None else logging.INFO
+            if calllog.log.isEnabledFor(level):  # the llm_exporter loggers' levels apply to OTLP too
+                if self.logs is not None:
+                    self.logs.put(Deferred(functools.partial(
+                        calllog.otlp_call_record, recorded, kept, self.config.preview_chars, end_ns,
+                        self.resource, self.scope)))
+                if self._python_logging_wanted(level):
+                    calllog.log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars)
             if kept and self.spans is not None:
-                self.spans.put_many(build_spans(recorded, end_ns, self.resource, self.scope))
+                self.spans.put(Deferred(functools.partial(build_spans, recorded, end_ns, self.resource, self.scope),
+                                        span_count(recorded)))
         except Exception:  # telemetry must never fail the recording of a call
             log.exception("could not emit telemetry for a call", extra={"event": "telemetry_error"})
+
+    def _python_logging_wanted(self, level: int) -> bool:
+        """Whether a call line at `level` would reach a logging handler other than this pipeline's
+        OTLP one, walking the handlers as `Logger.callHandlers` does (with no handler at all,
+        Python's last-resort handler prints warnings)."""
+        logger: logging.Logger | None = calllog.log
+        found = False
+        while logger is not None:
+            for handler in logger.handlers:
+                found = True
+                if handler is not self._log_handler and level >= handler.level:
+                    return True
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        return not found and logging.lastResort is not None and level >= logging.lastResort.level
 
     def _queue(self, signal: str, exporter_class: type, endpoint: str, settings: QueueSettings) -> BoundedExporter:
         """One signal's OTLP/HTTP exporter behind its bounded queue; drops count on the Recorder."""
@@ -114,6 +150,12 @@ class Telemetry:
         exporter = exporter_class(endpoint=endpoint, timeout=settings.timeout_s, session=session)
         return BoundedExporter(signal, exporter, settings, self.recorder.telemetry_dropped, endpoint=endpoint,
                                outcome=session.take_outcome)
+
+    def flush(self, timeout: float = 3.0) -> bool:
+        """Send what the export queues hold now (bounded by `timeout`); True when both emptied."""
+        deadline = time.monotonic() + timeout
+        return all([queue.flush(max(deadline - time.monotonic(), 0.0))
+                    for queue in (self.spans, self.logs) if queue is not None])
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Flush what is queued (bounded by `timeout`) and stop the export threads."""
