@@ -24,8 +24,9 @@ Every variant exports to one local OTLP/HTTP sink (tests/support/otlp.py, decodi
 opentelemetry-proto), each under its own path prefix; the sink counts what arrives per variant.
 A variant meant to export that delivers nothing is reported as an error, not as a fast result.
 
-Rounds alternate: round r runs every variant in turn (JSON calls, then streams), so drift on a
-shared machine hits all variants alike. Per call, the calling thread's CPU time
+Rounds alternate: in each round and mode the variants take turns (10 turns a round, a tenth of
+the round's calls each, the order reversed every other turn), so drift on a shared machine hits
+all variants alike. Per call, the calling thread's CPU time
 (`time.thread_time_ns`) and the wall time are taken; per round, the process's CPU time beyond the
 calling thread's (the export threads, and the final flush wherever it runs) is the background
 CPU. "Added" is a variant's percentile minus the percentile of the bare client in the same
@@ -51,6 +52,11 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = "gpt-4o-mini"
 JSON_TOKENS = 16
 STREAM_TOKENS = 20
+# json: a chat completion. stream: 20 one-token chunks, with the caller asking for the final usage
+# chunk (stream_options.include_usage), so every variant's client parses the same chunks.
+# stream-no-options: the caller does not set stream_options; llm-exporter then asks for the usage
+# chunk itself (and hides it from the caller), the peers record no token counts.
+MODES = ("json", "stream", "stream-no-options")
 MESSAGES = [{"role": "user", "content": "Say something short about latency."}]
 OTEL_VENV = Path("/tmp/llm-bench-otel-openai-v2")
 OPENLIT_VENV = Path("/tmp/llm-bench-openlit")
@@ -152,30 +158,47 @@ SETUPS = {
 }
 
 
-def _one_call(client, stream: bool) -> None:
-    if stream:
-        for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=STREAM_TOKENS,
-                                                stream=True):
-            pass
-    else:
+def _one_call(client, mode: str) -> None:
+    if mode == "json":
         client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=JSON_TOKENS)
+        return
+    options = {"stream_options": {"include_usage": True}} if mode == "stream" else {}
+    for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=STREAM_TOKENS, stream=True,
+                                            **options):
+        pass
 
 
-def _round(client, flush, stream: bool, calls: int) -> dict:
-    thread_time, process_time, wall = time.thread_time_ns, time.process_time_ns, time.perf_counter_ns
-    cpu, walls = [], []
-    process_start, thread_start = process_time(), thread_time()
-    for _ in range(calls):
-        t0, w0 = thread_time(), wall()
-        _one_call(client, stream)
-        w1, t1 = wall(), thread_time()
-        cpu.append(t1 - t0)
-        walls.append(w1 - w0)
-    loop_thread = thread_time() - thread_start
-    if flush is not None:
-        flush()  # export work still queued: counted as background CPU, wherever it runs
-    background = process_time() - process_start - loop_thread
-    return {"cpu_ns": cpu, "wall_ns": walls, "background_ns": background}
+class Meter:
+    """One variant's measurements in its own process. A round is `begin`, several `turn`s (the
+    variants take turns, so each round interleaves them finely) and `end`, which flushes what the
+    variant still has queued for export: the background CPU of the round is the process's CPU
+    time from `begin` to after that flush, less the calling thread's CPU time during the calls."""
+
+    def __init__(self, client, flush) -> None:
+        self.client, self.flush = client, flush
+        self.process_start = self.loop_thread = 0
+
+    def begin(self) -> dict:
+        self.process_start, self.loop_thread = time.process_time_ns(), 0
+        return {}
+
+    def turn(self, mode: str, calls: int) -> dict:
+        thread_time, wall = time.thread_time_ns, time.perf_counter_ns
+        cpu, walls = [], []
+        turn_start = thread_time()
+        for _ in range(calls):
+            t0, w0 = thread_time(), wall()
+            _one_call(self.client, mode)
+            w1, t1 = wall(), thread_time()
+            cpu.append(t1 - t0)
+            walls.append(w1 - w0)
+        self.loop_thread += thread_time() - turn_start
+        return {"cpu_ns": cpu, "wall_ns": walls}
+
+    def end(self) -> dict:
+        if self.flush is not None:
+            self.flush()  # export work still queued: counted as background CPU, wherever it runs
+        return {"background_ns": time.process_time_ns() - self.process_start - self.loop_thread}
 
 
 def worker(variant: str, upstream: str, sink: str) -> int:
@@ -184,21 +207,23 @@ def worker(variant: str, upstream: str, sink: str) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
-    client, flush = SETUPS[variant](upstream, sink)
+    meter = Meter(*SETUPS[variant](upstream, sink))
     import openai
 
     channel.write(json.dumps({"ready": True, "openai": openai.__version__}) + "\n")
     for line in sys.stdin:
         command = json.loads(line)
-        if command["op"] == "round":
-            result = _round(client, flush, command["stream"], command["calls"])
+        if command["op"] == "begin":
+            result = meter.begin()
+        elif command["op"] == "turn":
+            result = meter.turn(command["mode"], command["calls"])
+        elif command["op"] == "end":
+            result = meter.end()
         elif command["op"] == "warmup":
-            for stream in (False, True):
+            for mode in MODES:
                 for _ in range(command["calls"]):
-                    _one_call(client, stream)
-            if flush is not None:
-                flush()
-            result = {}
+                    _one_call(meter.client, mode)
+            result = meter.end()
         else:
             return 0
         channel.write(json.dumps(result) + "\n")
@@ -216,9 +241,9 @@ class Variant:
     exports: bool
     process: subprocess.Popen | None = None
     openai: str = ""
-    cpu: dict[bool, list[int]] = field(default_factory=lambda: {False: [], True: []})
-    wall: dict[bool, list[int]] = field(default_factory=lambda: {False: [], True: []})
-    background: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})
+    cpu: dict[str, list[int]] = field(default_factory=lambda: {mode: [] for mode in MODES})
+    wall: dict[str, list[int]] = field(default_factory=lambda: {mode: [] for mode in MODES})
+    background: dict[str, list[float]] = field(default_factory=lambda: {mode: [] for mode in MODES})
 
     @property
     def prefix(self) -> str:
@@ -278,6 +303,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200, help="JSON calls per variant and round")
     parser.add_argument("--streams", type=int, default=100, help="streams per variant and round")
+    parser.add_argument("--turns", type=int, default=10, help="turns per round: the variants alternate this often")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--install-peers", action="store_true")
     parser.add_argument("--no-peers", action="store_true")
@@ -324,13 +350,18 @@ def main() -> int:
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs; "
               f"Python {sys.version.split()[0]}", flush=True)
         for round_number in range(args.rounds):
-            for stream in (False, True):
+            for mode in MODES:
+                calls = args.calls if mode == "json" else args.streams
                 for variant in variants:
-                    calls = args.streams if stream else args.calls
-                    result = variant.ask({"op": "round", "stream": stream, "calls": calls})
-                    variant.cpu[stream] += result["cpu_ns"]
-                    variant.wall[stream] += result["wall_ns"]
-                    variant.background[stream].append(result["background_ns"] / calls)
+                    variant.ask({"op": "begin"})
+                for turn in range(args.turns):  # the variants take turns within the round
+                    share = calls // args.turns + (turn < calls % args.turns)
+                    for variant in (variants if turn % 2 == 0 else variants[::-1]):
+                        result = variant.ask({"op": "turn", "mode": mode, "calls": share})
+                        variant.cpu[mode] += result["cpu_ns"]
+                        variant.wall[mode] += result["wall_ns"]
+                for variant in variants:
+                    variant.background[mode].append(variant.ask({"op": "end"})["background_ns"] / calls)
             print(f"round {round_number + 1}/{args.rounds} done", flush=True)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     finally:
@@ -363,22 +394,22 @@ def report(variants: list[Variant], received: dict[str, int], notes: list[str]) 
         if variant.exports and not (sent["traces"] or sent["logs"]):
             error = "nothing reached the OTLP sink"
         base = bare[variant.venv]
-        for stream in (False, True):
-            row = {"variant": variant.name, "mode": "stream" if stream else "json", "openai": variant.openai,
-                   "received": sent, "error": error, "n": len(variant.cpu[stream])}
-            for measure, values, base_values in (("cpu", variant.cpu[stream], base.cpu[stream]),
-                                                 ("wall", variant.wall[stream], base.wall[stream])):
+        for mode in MODES:
+            row = {"variant": variant.name, "mode": mode, "openai": variant.openai,
+                   "received": sent, "error": error, "n": len(variant.cpu[mode])}
+            for measure, values, base_values in (("cpu", variant.cpu[mode], base.cpu[mode]),
+                                                 ("wall", variant.wall[mode], base.wall[mode])):
                 for q in (0.5, 0.99):
                     own = percentile(values, q) / 1000
                     row[f"{measure}_p{round(q * 100)}_us"] = own
                     row[f"{measure}_added_p{round(q * 100)}_us"] = own - percentile(base_values, q) / 1000
-            background = statistics.median(variant.background[stream]) / 1000
+            background = statistics.median(variant.background[mode]) / 1000
             row["background_us"] = background
-            row["background_added_us"] = background - statistics.median(base.background[stream]) / 1000
+            row["background_added_us"] = background - statistics.median(base.background[mode]) / 1000
             rows.append(row)
     reference = {row["mode"]: row for row in rows if row["variant"] == "otel openai-v2"}
     print()
-    print(f"{'variant':<40}{'mode':<7}{'CPU +p50':>9}{'CPU +p99':>9}{'bg +':>8}{'wall +p50':>10}{'wall +p99':>10}"
+    print(f"{'variant':<40}{'mode':<18}{'CPU +p50':>9}{'CPU +p99':>9}{'bg +':>8}{'wall +p50':>10}{'wall +p99':>10}"
           f"{'vs otel':>8}  received (traces/logs/metrics)")
     for row in rows:
         ref = reference.get(row["mode"])
@@ -387,15 +418,15 @@ def report(variants: list[Variant], received: dict[str, int], notes: list[str]) 
             row["cpu_added_p50_vs_otel"] = row["cpu_added_p50_us"] / ref["cpu_added_p50_us"]
             ratio = f"{row['cpu_added_p50_vs_otel']:.3f}"
         got = row["received"]
-        print(f"{row['variant']:<40}{row['mode']:<7}{row['cpu_added_p50_us']:>9.1f}{row['cpu_added_p99_us']:>9.1f}"
+        print(f"{row['variant']:<40}{row['mode']:<18}{row['cpu_added_p50_us']:>9.1f}{row['cpu_added_p99_us']:>9.1f}"
               f"{row['background_added_us']:>8.1f}{row['wall_added_p50_us']:>10.1f}{row['wall_added_p99_us']:>10.1f}"
               f"{ratio:>8}  {got['traces']}/{got['logs']}/{got['metrics']}"
               + (f"  ERROR: {row['error']}" if row["error"] else ""))
     print()
     print("bare client, µs per call (p50 CPU / p50 wall): " + "; ".join(
-        f"{v.venv} openai {v.openai}: json {percentile(v.cpu[False], 0.5) / 1000:.0f} / "
-        f"{percentile(v.wall[False], 0.5) / 1000:.0f}, stream {percentile(v.cpu[True], 0.5) / 1000:.0f} / "
-        f"{percentile(v.wall[True], 0.5) / 1000:.0f}" for v in bare.values()))
+        f"{v.venv} (openai {v.openai}): " + ", ".join(
+            f"{mode} {percentile(v.cpu[mode], 0.5) / 1000:.0f} / {percentile(v.wall[mode], 0.5) / 1000:.0f}"
+            for mode in MODES) for v in bare.values()))
     for note in notes:
         print(note)
     return rows

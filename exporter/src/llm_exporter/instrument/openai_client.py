@@ -140,12 +140,16 @@ async def _settle(pending: Any, tracker: CallTracker, injected: bool) -> Any:
 
 
 def _usage_only(chunk: Any) -> bool:
-    return not getattr(chunk, "choices", None) and getattr(chunk, "usage", None) is not None
+    return getattr(chunk, "usage", None) is not None and not getattr(chunk, "choices", None)
 
 
 class _StreamWrapper:
     """What the sync and async wrappers share: the wrapped SDK stream answers everything else,
-    and a stream dropped before its end records the call as cancelled."""
+    and a stream dropped before its end records the call as cancelled.
+
+    Each chunk goes to `tracker.observe_chunk` (a few field reads for most of them); the
+    usage-only chunk the wrapper asked for (`hide_usage_chunk`) is kept from the caller (for the
+    other chunks that check is one field read: their usage is None)."""
 
     def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
         self._stream = stream
@@ -160,10 +164,6 @@ class _StreamWrapper:
         if tracker is not None and not tracker.finished:
             tracker.cancel()
 
-    def _passes(self, chunk: Any) -> bool:
-        """Feed the chunk to the tracker; False for the usage-only chunk the caller did not ask for."""
-        self._tracker.observe_chunk(chunk)
-        return not (self._hide_usage_chunk and _usage_only(chunk))
 
 
 class MeteredStream(_StreamWrapper):
@@ -183,7 +183,8 @@ class MeteredStream(_StreamWrapper):
             except BaseException as exc:
                 tracker.__exit__(type(exc), exc, exc.__traceback__)
                 raise
-            if self._passes(chunk):
+            tracker.observe_chunk(chunk)
+            if not (self._hide_usage_chunk and _usage_only(chunk)):
                 return chunk
 
     def close(self) -> None:
@@ -217,7 +218,8 @@ class AsyncMeteredStream(_StreamWrapper):
             except BaseException as exc:
                 tracker.__exit__(type(exc), exc, exc.__traceback__)
                 raise
-            if self._passes(chunk):
+            tracker.observe_chunk(chunk)
+            if not (self._hide_usage_chunk and _usage_only(chunk)):
                 return chunk
 
     async def close(self) -> None:

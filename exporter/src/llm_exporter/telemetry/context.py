@@ -16,10 +16,11 @@ A proxy mints a context per request, sends `ctx.traceparent` upstream, and recor
 from __future__ import annotations
 
 import hashlib
-import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from random import getrandbits
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..recorder import LLMCall
@@ -39,18 +40,26 @@ def valid_span_id(value: object) -> bool:
     return isinstance(value, str) and bool(_SPAN_ID.match(value)) and value != ZERO_SPAN_ID
 
 
+# Ids are random numbers from Python's generator, as the OpenTelemetry SDK's RandomIdGenerator makes
+# them: seeded from the OS at start (and again in a forked child), and drawn without a system call.
+# os.urandom would release the GIL on every call and hand it to whatever thread waits for it
+# (the export workers), which costs the calling thread far more than the draw itself.
+
+
 def new_trace_id() -> str:
+    """32 lowercase hex digits, random, never all zero (W3C Trace Context)."""
     while True:
-        value = os.urandom(16).hex()
-        if value != ZERO_TRACE_ID:
-            return value
+        value = getrandbits(128)
+        if value:
+            return f"{value:032x}"
 
 
 def new_span_id() -> str:
+    """16 lowercase hex digits, random, never all zero."""
     while True:
-        value = os.urandom(8).hex()
-        if value != ZERO_SPAN_ID:
-            return value
+        value = getrandbits(64)
+        if value:
+            return f"{value:016x}"
 
 
 def derived_span_id(trace_id: str, span_id: str, role: str) -> str:
@@ -97,11 +106,17 @@ class TraceContext:
         return call
 
 
+_get_current_span: Callable[[], Any] | None = None  # opentelemetry.trace.get_current_span, once imported
+
+
 def _current_otel_parent() -> tuple[str, str, bool] | None:
     """The application's active OpenTelemetry span, if it has one."""
-    from opentelemetry import trace
+    global _get_current_span
+    if _get_current_span is None:
+        from opentelemetry.trace import get_current_span  # imported on first use only
 
-    context = trace.get_current_span().get_span_context()
+        _get_current_span = get_current_span
+    context = _get_current_span().get_span_context()
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", bool(context.trace_flags & 1)
