@@ -107,9 +107,9 @@ class BoundedExporter:
 
     # -- worker ----------------------------------------------------------------------------
 
-    def _take(self) -> tuple[list[Any], int]:
+    def _take(self) -> list[Any]:
         """Items from the head of the queue standing for at most `max_batch` records (at least
-        one item), and how many records they stand for."""
+        one item while the queue has any)."""
         batch: list[Any] = []
         taken = 0
         with self._lock:
@@ -122,7 +122,7 @@ class BoundedExporter:
                 taken += records
             self._size -= taken
             self._sending = bool(batch)
-        return batch, taken
+        return batch
 
     def _sent(self) -> None:
         with self._lock:
@@ -133,15 +133,14 @@ class BoundedExporter:
         while not self._stopping.is_set():
             self._wake.wait(self.settings.delay_s)
             self._wake.clear()
-            while not self._stopping.is_set():
-                batch, taken = self._take()
-                if batch:
-                    try:
-                        self._send(batch)
-                    finally:
-                        self._sent()
-                if taken < self.settings.max_batch:
+            while not self._stopping.is_set():  # send batches until the queue is empty
+                batch = self._take()
+                if not batch:
                     break
+                try:
+                    self._send(batch)
+                finally:
+                    self._sent()
 
     def _build(self, items: list[Any]) -> list[Any]:
         """The records of a batch: `Deferred` items built here, on the worker."""
@@ -220,7 +219,7 @@ class BoundedExporter:
         self._wake.set()
         self._thread.join(timeout / 2)
         if not self._thread.is_alive():
-            leftovers, _ = self._take()
+            leftovers = self._take()
             if leftovers:
                 flusher = threading.Thread(target=self._send, args=(leftovers,), daemon=True)
                 flusher.start()
