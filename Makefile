@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench bench-proxy smoke demo dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument smoke demo dashboards clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,9 @@ bench: venv ## benchmarks; results go in docs/performance.md
 
 bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs litellm in its own venv)
 	$(PY) bench/bench_proxy.py --install-litellm
+
+bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTelemetry openai-v2 and OpenLIT (peers in their own venvs)
+	$(PY) bench/bench_instrument.py --install-peers
 
 dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/generator/
 	$(PY) -m grafana.generator
