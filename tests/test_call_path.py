@@ -285,6 +285,12 @@ def test_each_call_is_exported_once_with_or_without_a_json_handler(json_lines) -
         logger.removeHandler(handler)
         for number in range(5):  # the OTLP handler alone: the record is queued, not logged
             rec.record(LLMCall("openai", "gpt-4o", "a", "d", 0.5, 10, 10, request_id=f"otlp-only-{number}"))
+        calls_logger = logging.getLogger(calllog.CALL_LOGGER)
+        calls_logger.propagate = False  # and their propagation: no handler is reached
+        try:
+            rec.record(LLMCall("openai", "gpt-4o", "a", "d", 0.5, 10, 10, request_id="not-propagated"))
+        finally:
+            calls_logger.propagate = True
         logger.setLevel(logging.WARNING)  # the llm_exporter loggers' level applies to OTLP too
         rec.record(LLMCall("openai", "gpt-4o", "a", "d", 0.5, 10, 10, request_id="below-level"))
         rec.record(LLMCall("openai", "gpt-4o", "a", "d", 0.5, error_type="timeout", request_id="failed"))
@@ -297,7 +303,7 @@ def test_each_call_is_exported_once_with_or_without_a_json_handler(json_lines) -
     assert sorted(exported) == sorted([*(f"with-json-{n}" for n in range(5)), *(f"otlp-only-{n}" for n in range(5)),
                                        "failed"])
     assert [e["request_id"] for e in call_lines(stream)] == [f"with-json-{n}" for n in range(5)]
-    assert len(receiver.spans()) == 24, "every call's root and LLM span, once"
+    assert len(receiver.spans()) == 26, "every call's root and LLM span, once"
 
 
 def test_without_any_handler_a_failed_call_still_reaches_stderr() -> None:

@@ -116,11 +116,12 @@ class Telemetry:
         try:
             level = logging.WARNING if recorded.error_type is not None else logging.INFO
             if calllog.log.isEnabledFor(level):  # the llm_exporter loggers' levels apply to OTLP too
-                if self.logs is not None:
+                other_handlers, otlp_handler = self._call_line_handlers(level)
+                if otlp_handler and self.logs is not None:
                     self.logs.put(Deferred(functools.partial(
                         calllog.otlp_call_record, recorded, kept, self.config.preview_chars, end_ns,
                         self.resource, self.scope)))
-                if self._python_logging_wanted(level):
+                if other_handlers:
                     calllog.log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars)
             if kept and self.spans is not None:
                 self.spans.put(Deferred(functools.partial(build_spans, recorded, end_ns, self.resource, self.scope),
@@ -128,21 +129,26 @@ class Telemetry:
         except Exception:  # telemetry must never fail the recording of a call
             log.exception("could not emit telemetry for a call", extra={"event": "telemetry_error"})
 
-    def _python_logging_wanted(self, level: int) -> bool:
-        """Whether a call line at `level` would reach a logging handler other than this pipeline's
-        OTLP one, walking the handlers as `Logger.callHandlers` does (with no handler at all,
-        Python's last-resort handler prints warnings)."""
+    def _call_line_handlers(self, level: int) -> tuple[bool, bool]:
+        """Where a call line at `level` would go, walking the handlers as `Logger.callHandlers`
+        does: (a handler other than this pipeline's OTLP one takes it, the OTLP one does). With no
+        handler at all, Python's last-resort handler prints warnings."""
         logger: logging.Logger | None = calllog.log
-        found = False
+        found = others = otlp = False
         while logger is not None:
             for handler in logger.handlers:
                 found = True
-                if handler is not self._log_handler and level >= handler.level:
-                    return True
+                if level >= handler.level:
+                    if handler is self._log_handler:
+                        otlp = True
+                    else:
+                        others = True
             if not logger.propagate:
                 break
             logger = logger.parent
-        return not found and logging.lastResort is not None and level >= logging.lastResort.level
+        if not found and logging.lastResort is not None and level >= logging.lastResort.level:
+            others = True
+        return others, otlp
 
     def _queue(self, signal: str, exporter_class: type, endpoint: str, settings: QueueSettings) -> BoundedExporter:
         """One signal's OTLP/HTTP exporter behind its bounded queue; drops count on the Recorder."""
