@@ -80,7 +80,8 @@ def _setup_bare(upstream: str, sink: str) -> tuple[object, object]:
     return openai.OpenAI(base_url=upstream, api_key="sk-bench", max_retries=0), None
 
 
-def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, json_lines: bool = False):
+def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, json_lines: bool = False,
+                        instrument: bool = True):
     import openai
 
     from llm_exporter.instrument import configure, flush_telemetry, instrument_openai
@@ -90,7 +91,9 @@ def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, jso
 
         configure_logging("production")  # JSON lines on stdout, which the worker points at /dev/null
     configure(app_id="bench", department="bench", registry=None, telemetry=telemetry)
-    client = instrument_openai(openai.OpenAI(base_url=upstream, api_key="sk-bench", max_retries=0))
+    client = openai.OpenAI(base_url=upstream, api_key="sk-bench", max_retries=0)
+    if instrument:
+        client = instrument_openai(client)
     return client, (lambda: flush_telemetry(30.0)) if telemetry else None
 
 
@@ -153,6 +156,7 @@ SETUPS = {
     "llm-exporter defaults": _setup_llm_exporter,
     "llm-exporter metrics only": lambda u, s: _setup_llm_exporter(u, s, telemetry=False),
     "llm-exporter every trace + JSON lines": lambda u, s: _setup_llm_exporter(u, s, json_lines=True),
+    "control: bare, llm-exporter loaded": lambda u, s: _setup_llm_exporter(u, s, instrument=False),
     "otel openai-v2": _setup_otel,
     "openlit": _setup_openlit,
 }
@@ -323,7 +327,8 @@ def main() -> int:
     variants = [Variant("bare", here, "repo", False),
                 Variant("llm-exporter defaults", here, "repo", True),
                 Variant("llm-exporter metrics only", here, "repo", False),
-                Variant("llm-exporter every trace + JSON lines", here, "repo", True)]
+                Variant("llm-exporter every trace + JSON lines", here, "repo", True),
+                Variant("control: bare, llm-exporter loaded", here, "repo", False)]
     notes = []
     if not args.no_peers:
         for venv, packages, peer, label in ((OTEL_VENV, OTEL_PACKAGES, "otel openai-v2", "otel"),

@@ -152,7 +152,7 @@ def test_a_token_chunk_after_the_first_costs_three_field_reads() -> None:
     assert call.extra["response_model"] == "gpt-4o-2024-08-06"
 
 
-def test_the_stream_wrapper_adds_one_read_for_the_usage_chunk_it_hides() -> None:
+def test_the_stream_wrapper_reads_routine_chunks_three_times_and_hides_its_usage_chunk() -> None:
     log: list[str] = []
     chunks = chunk_stream(log)
     tracker = CallTracker(recorder(), provider="openai", model="gpt-4o", app_id="a", department="d", streaming=True)
@@ -165,7 +165,7 @@ def test_the_stream_wrapper_adds_one_read_for_the_usage_chunk_it_hides() -> None
     with pytest.raises(StopIteration):  # the usage-only chunk is read, then the stream ends
         next(stream)
     assert passed == chunks[:-1], "the usage-only chunk the wrapper asked for is kept from the caller"
-    assert all(r == ["usage", "choices", "finish_reason", "usage"] for r in reads[2:-1]), reads[2:5]
+    assert all(r == ["usage", "choices", "finish_reason"] for r in reads[2:-1]), reads[2:5]
     assert (tracker.recorded.call.output_tokens, tracker.recorded.call.finish_reason) == (20, "stop")
 
 

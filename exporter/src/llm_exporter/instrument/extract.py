@@ -94,6 +94,26 @@ def usage_tokens(obj: Any) -> tuple[int | None, int | None] | None:
     return token_count(prompt), token_count(completion)
 
 
+def routine_chunk(chunk: Any) -> bool:
+    """True for a stream chunk with one choice, no finish reason and no usage: once the first
+    token has been seen, such a chunk (all but the last one or two of a stream) cannot change what
+    is recorded. Three field reads; anything else is for the caller to read in full."""
+    if isinstance(chunk, dict):
+        if chunk.get("usage") is not None:
+            return False
+        choices = chunk.get("choices")
+    else:
+        if getattr(chunk, "usage", None) is not None:
+            return False
+        choices = getattr(chunk, "choices", None)
+    if type(choices) is not list or len(choices) != 1:
+        return False
+    choice = choices[0]
+    if isinstance(choice, dict):
+        return choice.get("finish_reason") is None
+    return getattr(choice, "finish_reason", None) is None
+
+
 _DELTA_KEYS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "audio")
 
 

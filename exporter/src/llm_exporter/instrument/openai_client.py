@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..recorder import Recorder
 from ..telemetry.context import mint_trace_context
 from ._state import default_app_id, default_department, get_recorder
-from .extract import ask_for_stream_usage
+from .extract import ask_for_stream_usage, routine_chunk
 from .providers import provider_from_url
 from .tracker import CallTracker
 
@@ -143,13 +144,53 @@ def _usage_only(chunk: Any) -> bool:
     return getattr(chunk, "usage", None) is not None and not getattr(chunk, "choices", None)
 
 
+def _metered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> Iterator[Any]:
+    """The chunks of an SDK stream, each seen by `tracker`: after the first token, a routine
+    chunk (one choice, no finish reason, no usage) costs three field reads and nothing else. The
+    usage-only chunk the wrapper asked for is kept from the caller. The call is recorded when the stream ends,
+    fails, or is closed or dropped before its end. The generator holds no reference to its
+    wrapper, so a dropped wrapper is collected (and its call recorded) at once."""
+    observe = tracker.observe_chunk
+    first_token_seen = False
+    try:
+        for chunk in stream:
+            if first_token_seen and routine_chunk(chunk):  # most chunks: three field reads, nothing else
+                yield chunk
+                continue
+            observe(chunk)
+            first_token_seen = tracker.ttft_s is not None
+            if hide_usage_chunk and _usage_only(chunk):
+                continue
+            yield chunk
+    except BaseException as exc:  # GeneratorExit (closed early) and cancellations record a cancelled call
+        tracker.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    tracker.finish()
+
+
+async def _ametered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> AsyncIterator[Any]:
+    """`_metered` for an SDK `AsyncStream`."""
+    observe = tracker.observe_chunk
+    first_token_seen = False
+    try:
+        async for chunk in stream:
+            if first_token_seen and routine_chunk(chunk):
+                yield chunk
+                continue
+            observe(chunk)
+            first_token_seen = tracker.ttft_s is not None
+            if hide_usage_chunk and _usage_only(chunk):
+                continue
+            yield chunk
+    except BaseException as exc:
+        tracker.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    tracker.finish()
+
+
 class _StreamWrapper:
     """What the sync and async wrappers share: the wrapped SDK stream answers everything else,
-    and a stream dropped before its end records the call as cancelled.
-
-    Each chunk goes to `tracker.observe_chunk` (a few field reads for most of them); the
-    usage-only chunk the wrapper asked for (`hide_usage_chunk`) is kept from the caller (for the
-    other chunks that check is one field read: their usage is None)."""
+    and a stream dropped before its end records the call as cancelled."""
 
     def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
         self._stream = stream
@@ -165,27 +206,19 @@ class _StreamWrapper:
             tracker.cancel()
 
 
-
 class MeteredStream(_StreamWrapper):
-    """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's."""
+    """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's.
+    Iterating it iterates the metering generator itself (no method call per chunk)."""
 
-    def __iter__(self) -> MeteredStream:
-        return self
+    def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
+        super().__init__(stream, tracker, hide_usage_chunk)
+        self._chunks = _metered(stream, tracker, hide_usage_chunk)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._chunks
 
     def __next__(self) -> Any:
-        tracker = self._tracker
-        while True:
-            try:
-                chunk = next(self._stream)
-            except StopIteration:
-                tracker.finish()
-                raise
-            except BaseException as exc:
-                tracker.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            tracker.observe_chunk(chunk)
-            if not (self._hide_usage_chunk and _usage_only(chunk)):
-                return chunk
+        return next(self._chunks)
 
     def close(self) -> None:
         try:
@@ -200,27 +233,18 @@ class MeteredStream(_StreamWrapper):
         self.close()
 
 
-
 class AsyncMeteredStream(_StreamWrapper):
     """An SDK `AsyncStream` that feeds each chunk to its tracker."""
 
-    def __aiter__(self) -> AsyncMeteredStream:
-        return self
+    def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
+        super().__init__(stream, tracker, hide_usage_chunk)
+        self._chunks = _ametered(stream, tracker, hide_usage_chunk)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._chunks
 
     async def __anext__(self) -> Any:
-        tracker = self._tracker
-        while True:
-            try:
-                chunk = await self._stream.__anext__()
-            except StopAsyncIteration:
-                tracker.finish()
-                raise
-            except BaseException as exc:
-                tracker.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            tracker.observe_chunk(chunk)
-            if not (self._hide_usage_chunk and _usage_only(chunk)):
-                return chunk
+        return await self._chunks.__anext__()
 
     async def close(self) -> None:
         try:
@@ -233,4 +257,3 @@ class AsyncMeteredStream(_StreamWrapper):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-

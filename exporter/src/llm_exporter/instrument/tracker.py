@@ -153,23 +153,13 @@ class CallTracker:
 
         Once the first token is in, a chunk with one choice, no finish reason and no usage (all
         but the last one or two of a stream) cannot change what is recorded: it costs three field
-        reads. Only the others (a finish reason, a usage block, several or no choices) are read in
-        full. Errors inside a stream reach the caller as exceptions (the SDK), or are found before
-        the chunk is parsed (the proxy)."""
+        reads (`extract.routine_chunk`). Only the others (a finish reason, a usage block, several
+        or no choices) are read in full. Errors inside a stream reach the caller as exceptions
+        (the SDK), or are found before the chunk is parsed (the proxy)."""
         try:
             if self.ttft_s is not None:
-                if isinstance(chunk, dict):
-                    usage, choices = chunk.get("usage"), chunk.get("choices")
-                else:
-                    usage, choices = getattr(chunk, "usage", None), getattr(chunk, "choices", None)
-                if usage is None and type(choices) is list and len(choices) == 1:
-                    choice = choices[0]
-                    if isinstance(choice, dict):
-                        reason = choice.get("finish_reason")
-                    else:
-                        reason = getattr(choice, "finish_reason", None)
-                    if reason is None:
-                        return
+                if extract.routine_chunk(chunk):
+                    return
             elif extract.has_token(chunk):
                 self.first_token()
             self._read(chunk)  # stream chunks carry no request id (the SDK sets it on responses)
