@@ -156,7 +156,7 @@ SETUPS = {
     "llm-exporter defaults": _setup_llm_exporter,
     "llm-exporter metrics only": lambda u, s: _setup_llm_exporter(u, s, telemetry=False),
     "llm-exporter every trace + JSON lines": lambda u, s: _setup_llm_exporter(u, s, json_lines=True),
-    "control: bare, llm-exporter loaded": lambda u, s: _setup_llm_exporter(u, s, instrument=False),
+    "control (bare client with llm-exporter configured)": lambda u, s: _setup_llm_exporter(u, s, instrument=False),
     "otel openai-v2": _setup_otel,
     "openlit": _setup_openlit,
 }
@@ -243,6 +243,7 @@ class Variant:
     python: str
     venv: str  # which bare client it is compared with
     exports: bool
+    baseline: bool = False  # the bare client of its virtualenv
     process: subprocess.Popen | None = None
     openai: str = ""
     cpu: dict[str, list[int]] = field(default_factory=lambda: {mode: [] for mode in MODES})
@@ -324,11 +325,11 @@ def main() -> int:
     from tests.support.otlp import OtlpReceiver
 
     here = sys.executable
-    variants = [Variant("bare", here, "repo", False),
+    variants = [Variant("bare", here, "repo", False, baseline=True),
                 Variant("llm-exporter defaults", here, "repo", True),
                 Variant("llm-exporter metrics only", here, "repo", False),
                 Variant("llm-exporter every trace + JSON lines", here, "repo", True),
-                Variant("control: bare, llm-exporter loaded", here, "repo", False)]
+                Variant("control (bare client with llm-exporter configured)", here, "repo", False)]
     notes = []
     if not args.no_peers:
         for venv, packages, peer, label in ((OTEL_VENV, OTEL_PACKAGES, "otel openai-v2", "otel"),
@@ -337,10 +338,11 @@ def main() -> int:
             if python is None:
                 notes.append(f"{peer}: no virtualenv at {venv} (run with --install-peers)")
                 continue
-            variants += [Variant(f"bare @ {label}", python, label, False), Variant(peer, python, label, True)]
+            variants += [Variant(f"bare @ {label}", python, label, False, baseline=True),
+                         Variant(peer, python, label, True)]
     if args.only:
         wanted = set(args.only.split(","))
-        variants = [v for v in variants if v.name.startswith("bare") or v.name in wanted]
+        variants = [v for v in variants if v.baseline or v.name in wanted]
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-instrument-"))
     sink = OtlpReceiver(count_only=True)
@@ -391,7 +393,7 @@ def main() -> int:
 
 
 def report(variants: list[Variant], received: dict[str, int], notes: list[str]) -> list[dict]:
-    bare = {v.venv: v for v in variants if v.name.startswith("bare")}
+    bare = {v.venv: v for v in variants if v.baseline}
     rows = []
     for variant in variants:
         sent = {signal: received.get(f"{variant.prefix}/v1/{signal}", 0) for signal in ("traces", "logs", "metrics")}
@@ -400,7 +402,7 @@ def report(variants: list[Variant], received: dict[str, int], notes: list[str]) 
             error = "nothing reached the OTLP sink"
         base = bare[variant.venv]
         for mode in MODES:
-            row = {"variant": variant.name, "mode": mode, "openai": variant.openai,
+            row = {"variant": variant.name, "mode": mode, "openai": variant.openai, "baseline": variant.baseline,
                    "received": sent, "error": error, "n": len(variant.cpu[mode])}
             for measure, values, base_values in (("cpu", variant.cpu[mode], base.cpu[mode]),
                                                  ("wall", variant.wall[mode], base.wall[mode])):
@@ -414,16 +416,16 @@ def report(variants: list[Variant], received: dict[str, int], notes: list[str]) 
             rows.append(row)
     reference = {row["mode"]: row for row in rows if row["variant"] == "otel openai-v2"}
     print()
-    print(f"{'variant':<40}{'mode':<18}{'CPU +p50':>9}{'CPU +p99':>9}{'bg +':>8}{'wall +p50':>10}{'wall +p99':>10}"
+    print(f"{'variant':<52}{'mode':<18}{'CPU +p50':>9}{'CPU +p99':>9}{'bg +':>8}{'wall +p50':>10}{'wall +p99':>10}"
           f"{'vs otel':>8}  received (traces/logs/metrics)")
     for row in rows:
         ref = reference.get(row["mode"])
         ratio = ""
-        if ref and not row["variant"].startswith("bare") and ref["cpu_added_p50_us"] > 0:
+        if ref and not row["baseline"] and ref["cpu_added_p50_us"] > 0:
             row["cpu_added_p50_vs_otel"] = row["cpu_added_p50_us"] / ref["cpu_added_p50_us"]
             ratio = f"{row['cpu_added_p50_vs_otel']:.3f}"
         got = row["received"]
-        print(f"{row['variant']:<40}{row['mode']:<18}{row['cpu_added_p50_us']:>9.1f}{row['cpu_added_p99_us']:>9.1f}"
+        print(f"{row['variant']:<52}{row['mode']:<18}{row['cpu_added_p50_us']:>9.1f}{row['cpu_added_p99_us']:>9.1f}"
               f"{row['background_added_us']:>8.1f}{row['wall_added_p50_us']:>10.1f}{row['wall_added_p99_us']:>10.1f}"
               f"{ratio:>8}  {got['traces']}/{got['logs']}/{got['metrics']}"
               + (f"  ERROR: {row['error']}" if row["error"] else ""))
@@ -432,6 +434,10 @@ def report(variants: list[Variant], received: dict[str, int], notes: list[str]) 
         f"{v.venv} (openai {v.openai}): " + ", ".join(
             f"{mode} {percentile(v.cpu[mode], 0.5) / 1000:.0f} / {percentile(v.wall[mode], 0.5) / 1000:.0f}"
             for mode in MODES) for v in bare.values()))
+    for v in bare.values():
+        usage_chunk = (percentile(v.cpu["stream"], 0.5) - percentile(v.cpu["stream-no-options"], 0.5)) / 1000
+        print(f"{v.venv}: the final usage chunk costs the bare client {usage_chunk:.0f} µs CPU (stream minus "
+              "stream-no-options, p50)")
     for note in notes:
         print(note)
     return rows

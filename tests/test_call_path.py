@@ -415,3 +415,72 @@ def test_flush_telemetry_sends_everything_before_a_short_script_exits() -> None:
             assert len([r for r in receiver.logs() if r.attributes.get("event") == "llm_call"]) == 3
         finally:
             receiver.close()
+
+
+# -- the OpenAI client's streams, however the caller holds them ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[OpenAIUpstream]:
+    with OpenAIUpstream() as server:
+        yield server
+
+
+def metered_client(upstream: OpenAIUpstream, calls: list[RecordedCall], asynchronous: bool = False) -> Any:
+    import openai
+
+    from llm_exporter.instrument import instrument_openai
+
+    rec = recorder()
+    rec.listeners.append(calls.append)
+    client_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    client = client_class(base_url=upstream.url, api_key="sk-test", max_retries=0)
+    return instrument_openai(client, app_id="a", department="d", recorder=rec)
+
+
+MESSAGES = [{"role": "user", "content": "Name three rivers."}]
+
+
+def test_a_loop_over_create_records_the_whole_stream(upstream: OpenAIUpstream) -> None:
+    """`for chunk in client.chat.completions.create(..., stream=True)`: only the loop holds the
+    stream; the call is recorded once, when the stream ends, as a success with its usage."""
+    calls: list[RecordedCall] = []
+    client = metered_client(upstream, calls)
+    pieces = [chunk.choices[0].delta.content or ""
+              for chunk in client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=4,
+                                                          stream=True)]
+    assert "".join(pieces) == "tok0 tok1 tok2 tok3 "
+    (recorded,) = calls
+    assert (recorded.error_type, recorded.call.finish_reason, recorded.call.output_tokens) == (None, "stop", 4)
+    assert recorded.call.ttft_s is not None
+
+
+def test_a_stream_dropped_before_its_end_is_recorded_as_cancelled(upstream: OpenAIUpstream) -> None:
+    calls: list[RecordedCall] = []
+    client = metered_client(upstream, calls)
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=40, stream=True)
+    del stream  # never read
+    iterator = iter(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=40, stream=True))
+    for chunk in iterator:
+        if chunk.choices[0].delta.content:
+            break
+    del iterator, chunk  # read up to the first token, then dropped
+    assert [(c.error_type, c.call.finish_reason, c.call.ttft_s is not None) for c in calls] == [
+        ("other", "cancelled", False), ("other", "cancelled", True)]
+
+
+def test_an_async_loop_over_create_records_the_whole_stream(upstream: OpenAIUpstream) -> None:
+    import asyncio
+
+    calls: list[RecordedCall] = []
+
+    async def main() -> str:
+        client = metered_client(upstream, calls, asynchronous=True)
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in await client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, max_tokens=3, stream=True)])
+        await client.close()
+        return text
+
+    assert asyncio.run(main()) == "tok0 tok1 tok2 "
+    (recorded,) = calls
+    assert (recorded.error_type, recorded.call.finish_reason, recorded.call.output_tokens) == (None, "stop", 3)

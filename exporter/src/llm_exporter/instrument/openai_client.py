@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..recorder import Recorder
@@ -147,12 +147,13 @@ def _usage_only(chunk: Any) -> bool:
 def _metered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> Iterator[Any]:
     """The chunks of an SDK stream, each seen by `tracker`: after the first token, a routine
     chunk (one choice, no finish reason, no usage) costs three field reads and nothing else. The
-    usage-only chunk the wrapper asked for is kept from the caller. The call is recorded when the stream ends,
-    fails, or is closed or dropped before its end. The generator holds no reference to its
-    wrapper, so a dropped wrapper is collected (and its call recorded) at once."""
+    usage-only chunk the wrapper asked for is kept from the caller. The call is recorded when the
+    stream ends or fails, or, as cancelled, when the generator is closed or dropped before its end
+    (`MeteredStream` starts it at once, so that holds even before the first chunk is asked for)."""
     observe = tracker.observe_chunk
     first_token_seen = False
     try:
+        yield None  # started: from here on closing or dropping the generator records the call
         for chunk in stream:
             if first_token_seen and routine_chunk(chunk):  # most chunks: three field reads, nothing else
                 yield chunk
@@ -162,35 +163,14 @@ def _metered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> Itera
             if hide_usage_chunk and _usage_only(chunk):
                 continue
             yield chunk
-    except BaseException as exc:  # GeneratorExit (closed early) and cancellations record a cancelled call
-        tracker.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    tracker.finish()
-
-
-async def _ametered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> AsyncIterator[Any]:
-    """`_metered` for an SDK `AsyncStream`."""
-    observe = tracker.observe_chunk
-    first_token_seen = False
-    try:
-        async for chunk in stream:
-            if first_token_seen and routine_chunk(chunk):
-                yield chunk
-                continue
-            observe(chunk)
-            first_token_seen = tracker.ttft_s is not None
-            if hide_usage_chunk and _usage_only(chunk):
-                continue
-            yield chunk
-    except BaseException as exc:
+    except BaseException as exc:  # GeneratorExit (closed or dropped early) records a cancelled call
         tracker.__exit__(type(exc), exc, exc.__traceback__)
         raise
     tracker.finish()
 
 
 class _StreamWrapper:
-    """What the sync and async wrappers share: the wrapped SDK stream answers everything else,
-    and a stream dropped before its end records the call as cancelled."""
+    """What the sync and async wrappers share: the wrapped SDK stream answers everything else."""
 
     def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
         self._stream = stream
@@ -200,19 +180,16 @@ class _StreamWrapper:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
-    def __del__(self) -> None:
-        tracker = self.__dict__.get("_tracker")
-        if tracker is not None and not tracker.finished:
-            tracker.cancel()
-
 
 class MeteredStream(_StreamWrapper):
     """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's.
-    Iterating it iterates the metering generator itself (no method call per chunk)."""
+    Iterating it iterates the metering generator itself (no method call per chunk), so a loop over
+    `create(..., stream=True)` may drop the wrapper and keep only the generator."""
 
     def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
         super().__init__(stream, tracker, hide_usage_chunk)
         self._chunks = _metered(stream, tracker, hide_usage_chunk)
+        next(self._chunks)
 
     def __iter__(self) -> Iterator[Any]:
         return self._chunks
@@ -234,17 +211,33 @@ class MeteredStream(_StreamWrapper):
 
 
 class AsyncMeteredStream(_StreamWrapper):
-    """An SDK `AsyncStream` that feeds each chunk to its tracker."""
+    """An SDK `AsyncStream` that feeds each chunk to its tracker; dropped before its end, the
+    call is recorded as cancelled."""
 
-    def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
-        super().__init__(stream, tracker, hide_usage_chunk)
-        self._chunks = _ametered(stream, tracker, hide_usage_chunk)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._chunks
+    def __aiter__(self) -> AsyncMeteredStream:
+        return self
 
     async def __anext__(self) -> Any:
-        return await self._chunks.__anext__()
+        tracker = self._tracker
+        while True:
+            try:
+                chunk = await self._stream.__anext__()
+            except StopAsyncIteration:
+                tracker.finish()
+                raise
+            except BaseException as exc:
+                tracker.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            if tracker.ttft_s is not None and routine_chunk(chunk):
+                return chunk
+            tracker.observe_chunk(chunk)
+            if not (self._hide_usage_chunk and _usage_only(chunk)):
+                return chunk
+
+    def __del__(self) -> None:
+        tracker = self.__dict__.get("_tracker")
+        if tracker is not None and not tracker.finished:
+            tracker.cancel()
 
     async def close(self) -> None:
         try:
