@@ -212,6 +212,9 @@ def worker(variant: str, upstream: str, sink: str) -> int:
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
     meter = Meter(*SETUPS[variant](upstream, sink))
+    if os.environ.get("BENCH_NO_GC"):
+        import gc
+        gc.disable()
     import openai
 
     channel.write(json.dumps({"ready": True, "openai": openai.__version__}) + "\n")

@@ -484,3 +484,18 @@ def test_an_async_loop_over_create_records_the_whole_stream(upstream: OpenAIUpst
     assert asyncio.run(main()) == "tok0 tok1 tok2 "
     (recorded,) = calls
     assert (recorded.error_type, recorded.call.finish_reason, recorded.call.output_tokens) == (None, "stop", 3)
+
+
+def test_a_label_value_over_its_bound_is_counted_on_every_call() -> None:
+    """Label sets the guard accepted are remembered; one with a value folded into "other" is not,
+    so llm_label_overflow_total counts every call that lost a value, not the first one only."""
+    from llm_exporter.labels import LabelGuard
+
+    rec = Recorder(load_pricing(CONFIG_DIR / "pricing.yaml"), load_budgets(CONFIG_DIR / "budgets.yaml"),
+                   mode="instrument", version="test", guard=LabelGuard({"app_id": 1}))
+    for _ in range(3):
+        assert rec.record(LLMCall("openai", "gpt-4o", "first-app", "d", 0.5)).app_id == "first-app"
+    for _ in range(5):
+        assert rec.record(LLMCall("openai", "gpt-4o", "second-app", "d", 0.5)).app_id == "other"
+    assert rec.guard.overflow_counts() == {"app_id": 5}
+    assert rec.record(LLMCall("openai", "gpt 4o!", "first-app", "d", 0.5)).model == "gpt_4o_"

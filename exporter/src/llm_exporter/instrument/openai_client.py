@@ -155,9 +155,13 @@ def _metered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> Itera
     try:
         yield None  # started: from here on closing or dropping the generator records the call
         for chunk in stream:
-            if first_token_seen and routine_chunk(chunk):  # most chunks: three field reads, nothing else
-                yield chunk
-                continue
+            # extract.routine_chunk for SDK objects, inlined: this runs for every chunk
+            if first_token_seen and getattr(chunk, "usage", None) is None:
+                choices = getattr(chunk, "choices", None)
+                if (type(choices) is list and len(choices) == 1
+                        and getattr(choices[0], "finish_reason", None) is None):
+                    yield chunk
+                    continue
             observe(chunk)
             first_token_seen = tracker.ttft_s is not None
             if hide_usage_chunk and _usage_only(chunk):
