@@ -499,3 +499,16 @@ def test_a_label_value_over_its_bound_is_counted_on_every_call() -> None:
         assert rec.record(LLMCall("openai", "gpt-4o", "second-app", "d", 0.5)).app_id == "other"
     assert rec.guard.overflow_counts() == {"app_id": 5}
     assert rec.record(LLMCall("openai", "gpt 4o!", "first-app", "d", 0.5)).model == "gpt_4o_"
+
+
+def test_ids_continue_the_applications_active_span() -> None:
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, use_span
+
+    caller = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,
+                         trace_flags=TraceFlags(TraceFlags.DEFAULT))
+    with use_span(NonRecordingSpan(caller)):
+        inside = mint_trace_context()
+    outside = mint_trace_context()
+    assert (inside.trace_id, inside.parent_span_id, inside.sampled) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", False)
+    assert outside.parent_span_id is None and outside.trace_id != inside.trace_id

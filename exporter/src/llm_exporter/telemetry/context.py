@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
@@ -106,17 +105,22 @@ class TraceContext:
         return call
 
 
-_get_current_span: Callable[[], Any] | None = None  # opentelemetry.trace.get_current_span, once imported
+_otel: Any = None  # (opentelemetry.context.get_current, opentelemetry.trace.get_current_span), once imported
 
 
 def _current_otel_parent() -> tuple[str, str, bool] | None:
-    """The application's active OpenTelemetry span, if it has one."""
-    global _get_current_span
-    if _get_current_span is None:
-        from opentelemetry.trace import get_current_span  # imported on first use only
+    """The application's active OpenTelemetry span, if it has one. An empty OpenTelemetry context
+    (no span, no baggage: a service that does not trace) is answered with one look-up."""
+    global _otel
+    if _otel is None:
+        from opentelemetry.context import get_current  # imported on first use only
+        from opentelemetry.trace import get_current_span
 
-        _get_current_span = get_current_span
-    context = _get_current_span().get_span_context()
+        _otel = get_current, get_current_span
+    get_current, get_current_span = _otel
+    if not get_current():
+        return None
+    context = get_current_span().get_span_context()
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", bool(context.trace_flags & 1)
@@ -125,7 +129,7 @@ def _current_otel_parent() -> tuple[str, str, bool] | None:
 def mint_trace_context(traceparent: str | None = None, *, use_current_span: bool = True) -> TraceContext:
     """A new span id for one LLM call, continuing `traceparent` (an incoming header) when it is
     valid, else the active OpenTelemetry span when `use_current_span`, else a new trace."""
-    parent = parse_traceparent(traceparent)
+    parent = parse_traceparent(traceparent) if traceparent else None
     if parent is None and use_current_span:
         parent = _current_otel_parent()
     if parent is None:
