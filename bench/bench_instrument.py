@@ -84,7 +84,8 @@ def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, jso
                         instrument: bool = True):
     import openai
 
-    from llm_exporter.instrument import configure, flush_telemetry, instrument_openai
+    from llm_exporter import instrument
+    from llm_exporter.instrument import configure, instrument_openai
 
     if json_lines:
         from llm_exporter.logs import configure_logging
@@ -94,7 +95,11 @@ def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, jso
     client = openai.OpenAI(base_url=upstream, api_key="sk-bench", max_retries=0)
     if instrument:
         client = instrument_openai(client)
-    return client, (lambda: flush_telemetry(30.0)) if telemetry else None
+    if not telemetry:
+        return client, None
+    if hasattr(instrument, "flush_telemetry"):
+        return client, lambda: instrument.flush_telemetry(30.0)
+    return client, lambda: time.sleep(1.5)  # an older tree (--before): its export worker sends every second
 
 
 def _setup_otel(upstream: str, sink: str):
@@ -247,6 +252,7 @@ class Variant:
     venv: str  # which bare client it is compared with
     exports: bool
     baseline: bool = False  # the bare client of its virtualenv
+    source: Path = REPO / "exporter" / "src"  # the llm_exporter tree it imports (repository variants)
     process: subprocess.Popen | None = None
     openai: str = ""
     cpu: dict[str, list[int]] = field(default_factory=lambda: {mode: [] for mode in MODES})
@@ -286,7 +292,7 @@ def percentile(values: list[int], q: float) -> float:
 
 def start(variant: Variant, upstream: str, sink_url: str, log_dir: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "LLM_EXPORTER_"))}
-    env.update({"PYTHONPATH": str(REPO / "exporter" / "src"), "OTEL_SERVICE_NAME": "bench",
+    env.update({"PYTHONPATH": str(variant.source), "OTEL_SERVICE_NAME": "bench",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url + variant.prefix,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
                 "LLM_EXPORTER_PRICING_FILE": str(REPO / "exporter" / "config" / "pricing.yaml")})
@@ -296,7 +302,8 @@ def start(variant: Variant, upstream: str, sink_url: str, log_dir: Path) -> None
         env.pop("PYTHONPATH")  # a peer's virtualenv imports nothing from the repository
     log = open(log_dir / f"{variant.prefix.strip('/')}.log", "wb")  # noqa: SIM115 - closed with the run
     variant.process = subprocess.Popen(
-        [variant.python, str(Path(__file__).resolve()), "--worker", variant.name.split(" @ ")[0], "--upstream",
+        [variant.python, str(Path(__file__).resolve()), "--worker", variant.name.split(" @ ")[0].split(" (before")[0],
+         "--upstream",
          upstream, "--sink", sink_url + variant.prefix],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     assert variant.process.stdout is not None
@@ -317,6 +324,8 @@ def main() -> int:
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--only", help="comma-separated variant names (bare always runs)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--before", type=Path, help="an earlier checkout's exporter/src: its defaults and "
+                        "metrics-only variants run beside this tree's, in the same rounds")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
@@ -333,6 +342,9 @@ def main() -> int:
                 Variant("llm-exporter metrics only", here, "repo", False),
                 Variant("llm-exporter every trace + JSON lines", here, "repo", True),
                 Variant("control (bare client with llm-exporter configured)", here, "repo", False)]
+    if args.before:
+        variants += [Variant(f"{name} (before)", here, "repo", exports, source=args.before.resolve())
+                     for name, exports in (("llm-exporter defaults", True), ("llm-exporter metrics only", False))]
     notes = []
     if not args.no_peers:
         for venv, packages, peer, label in ((OTEL_VENV, OTEL_PACKAGES, "otel openai-v2", "otel"),
