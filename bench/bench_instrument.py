@@ -84,7 +84,7 @@ def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, jso
                         instrument: bool = True):
     import openai
 
-    from llm_exporter import instrument
+    from llm_exporter import instrument as library
     from llm_exporter.instrument import configure, instrument_openai
 
     if json_lines:
@@ -97,8 +97,8 @@ def _setup_llm_exporter(upstream: str, sink: str, *, telemetry: bool = True, jso
         client = instrument_openai(client)
     if not telemetry:
         return client, None
-    if hasattr(instrument, "flush_telemetry"):
-        return client, lambda: instrument.flush_telemetry(30.0)
+    if hasattr(library, "flush_telemetry"):
+        return client, lambda: library.flush_telemetry(30.0)
     return client, lambda: time.sleep(1.5)  # an older tree (--before): its export worker sends every second
 
 
