@@ -247,6 +247,9 @@ class Recorder:
         Numbers that cannot be true (negative, NaN, infinite, not a number) are never recorded:
         they count as 0 (or as absent, for optional fields), are counted in
         llm_invalid_values_total{field} and logged once per field, and the call is still counted.
+
+        The telemetry listener's export threads read the call again after this returns (to build
+        its spans and OTLP log record): a recorded `LLMCall` is not to be changed afterwards.
         """
         provider, model, app_id, department = self._labels(call)
         error_type = call.error_type

@@ -90,8 +90,8 @@ class _Settings:
 
 
 def _is_raw(kwargs: dict[str, Any]) -> bool:
-    headers = kwargs.get("extra_headers") or {}
-    return any(str(key).lower() == _RAW_HEADER for key in headers)
+    headers = kwargs.get("extra_headers")
+    return bool(headers) and any(str(key).lower() == _RAW_HEADER for key in headers)
 
 
 def _wrap_sync(original: Any, operation: str, settings: _Settings) -> Any:

@@ -133,6 +133,9 @@ def mint_trace_context(traceparent: str | None = None, *, use_current_span: bool
     if parent is None and use_current_span:
         parent = _current_otel_parent()
     if parent is None:
+        ids = f"{getrandbits(192):048x}"  # one draw for both ids of a new trace
+        if ids[:32] != ZERO_TRACE_ID and ids[32:] != ZERO_SPAN_ID:
+            return TraceContext(ids[:32], ids[32:])
         return TraceContext(new_trace_id(), new_span_id())
     trace_id, parent_span_id, sampled = parent
     return TraceContext(trace_id, new_span_id(), parent_span_id, sampled)
