@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument smoke demo dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument footprint smoke demo rules dashboards clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,15 +22,14 @@ deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, 
 	scripts/install-node-deps.sh
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
-	$(PY) -m ruff check exporter tests bench scripts grafana
+	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff only
-	$(PY) -m ruff check exporter tests bench scripts grafana
+	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
 
-run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers
-	$(VENV)/bin/llm-exporter --mode mock --env development \
-	  --pricing-file exporter/config/pricing.yaml --budgets-file exporter/config/budgets.yaml
+run: venv ## the exporter in mock mode on http://127.0.0.1:9101, no containers (LLM_EXPORTER_LOG_LEVEL=debug: every call)
+	$(VENV)/bin/llm-exporter --mode mock --objectives-file exporter/config/objectives.yaml
 
 check: ## static checks: promtool/amtool (local, or the pinned images through docker)
 	scripts/check.sh
@@ -43,6 +42,12 @@ bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs lite
 
 bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTelemetry openai-v2 and OpenLIT (peers in their own venvs)
 	$(PY) bench/bench_instrument.py --install-peers
+
+footprint: venv ## packages and MB of each install of the package (core and every extra); see docs/install.md
+	$(PY) scripts/footprint.py
+
+rules: venv ## regenerate prometheus/rules/*.yml, promtool test headers and docs tables from prometheus/generator/
+	$(PY) -m prometheus.generator
 
 dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/generator/
 	$(PY) -m grafana.generator

@@ -295,7 +295,8 @@ def start(variant: Variant, upstream: str, sink_url: str, log_dir: Path) -> None
     env.update({"PYTHONPATH": str(variant.source), "OTEL_SERVICE_NAME": "bench",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url + variant.prefix,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                "LLM_EXPORTER_PRICING_FILE": str(REPO / "exporter" / "config" / "pricing.yaml")})
+                # the pricing file of the tree it imports (an earlier tree may not read today's format)
+                "LLM_EXPORTER_PRICING_FILE": str(variant.source.parent / "config" / "pricing.yaml")})
     if "every trace" in variant.name:
         env["LLM_EXPORTER_TRACE_SAMPLE_RATIO"] = "1"
     if variant.python != sys.executable:

@@ -59,8 +59,12 @@ def rules_by_alert(urls: Urls) -> dict[str, dict]:
 
 
 def recording_rules(urls: Urls) -> dict[str, str]:
+    """Recorded name -> its expressions (one rule per source may record the same name)."""
     groups = get(urls.prometheus + "/api/v1/rules", type="record")["data"]["groups"]
-    return {rule["name"]: rule["query"] for group in groups for rule in group["rules"]}
+    out: dict[str, str] = {}
+    for rule in (rule for group in groups for rule in group["rules"]):
+        out[rule["name"]] = f"{out[rule['name']]}\nor\n{rule['query']}" if rule["name"] in out else rule["query"]
+    return out
 
 
 def active_alerts(urls: Urls) -> list[dict]:

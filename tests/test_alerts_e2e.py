@@ -55,7 +55,7 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     # Failed calls keep arriving for a minute after the switch back (timeouts last 60 s) and the
     # 5-minute ratios need minutes to dilute them: resolution is covered by the promtool tests.
     "error_burst": ({"LLMErrorRatioHigh", "LLMErrorBudgetBurnFast"}, set()),
-    "latency_spike": ({"LLMLatencyP95High", "LLMTimeToFirstTokenP95High"}, set()),
+    "latency_spike": ({"LLMLatencyP95High", "LLMTimeToFirstTokenP95High", "LLMTimePerOutputTokenP95High"}, set()),
     "budget_overrun": ({"LLMDailyBudgetNearlySpent", "LLMDailyBudgetExceeded", "LLMExpensiveRequest"}, set()),
     "gpu_idle": ({"LLMGPUUnderutilized"}, {"LLMGPUUnderutilized"}),
     "quality_drop": ({"LLMQualityScoreLow", "LLMNegativeFeedbackHigh"}, {"LLMQualityScoreLow"}),
@@ -105,7 +105,7 @@ class Stack(contextlib.ExitStack):
         argv = exporter_command(
             "--mode", "mock", "--host", "127.0.0.1", "--port", str(port), "--mock-rps", MOCK_RPS,
             "--pricing-file", str(CONFIG_DIR / "pricing.yaml"), "--budgets-file", str(CONFIG_DIR / "budgets.yaml"),
-            *args)
+            "--objectives-file", str(CONFIG_DIR / "objectives.yaml"), *args)
         return self.spawn(name, argv, port, {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"})
 
     def prometheus(self, scenario: str, exporter: Proc, alertmanager: Proc, rule_files: list[Path]) -> Proc:

@@ -32,6 +32,7 @@ from llm_exporter.telemetry.config import QueueSettings, TelemetryConfig
 from llm_exporter.telemetry.context import mint_trace_context, parse_traceparent
 from llm_exporter.telemetry.export import BoundedExporter, Deferred
 from llm_exporter.telemetry.pipeline import Telemetry, build_resource
+from llm_exporter.tokens import TokenDetails
 from tests.support.openai_upstream import OpenAIUpstream
 from tests.support.otlp import OtlpReceiver
 from tests.support.processes import CONFIG_DIR, REPO
@@ -189,11 +190,13 @@ def test_proxy_events_take_the_same_path() -> None:
     events = [{"choices": [{"delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
               *({"choices": [{"delta": {"content": "x"}, "finish_reason": None}], "model": "m1"} for _ in range(3)),
               {"choices": [{"delta": {}, "finish_reason": "length"}], "model": "m2"},
-              {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3}, "model": "m2"}]
+              {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3,
+                                        "prompt_tokens_details": {"cached_tokens": 2}}, "model": "m2"}]
     for event in events:
         tracker.observe_chunk(event)
     assert tracker.ttft_s is not None and tracker.finish_reason == "length"
     assert (tracker.input_tokens, tracker.output_tokens, tracker.response_model) == (4, 3, "m2")
+    assert tracker.token_details == TokenDetails(cached_input=2)
 
 
 # -- the call's log record and spans, built on the export workers --------------------------------------
@@ -203,7 +206,8 @@ def recorded_calls() -> Iterator[RecordedCall]:
     rec = recorder()
     yield rec.record(LLMCall("openai", "gpt-4o", "support-bot", "support", 1.25, 1200, 300, ttft_s=0.4,
                              streaming=True, finish_reason="stop", trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
-                             span_id="00f067aa0ba902b7", request_id="req-1"))
+                             span_id="00f067aa0ba902b7", request_id="req-1",
+                             token_details=TokenDetails(cached_input=1024, reasoning_output=128)))
     yield rec.record(LLMCall("openai", "gpt-4o", "support-bot", "support", 0.08, error_type="rate_limit",
                              trace_id="4bf92f3577b34da6a3ce929d0e0e4737", span_id="00f067aa0ba902b8",
                              extra={"error_message": "429 for key sk-abcdefghijklmnopqrstuvwxyz"}))
@@ -211,14 +215,16 @@ def recorded_calls() -> Iterator[RecordedCall]:
                              extra={"prompt": "mail jane.doe@example.com", "completion": [{"role": "assistant"}]}))
 
 
+@pytest.mark.parametrize("success_level", [logging.INFO, logging.DEBUG])  # DEBUG: the mock's simulated calls
 @pytest.mark.parametrize("preview_chars", [0, 12])
-def test_queued_log_record_is_the_one_the_logging_path_makes(preview_chars: int) -> None:
+def test_queued_log_record_is_the_one_the_logging_path_makes(preview_chars: int, success_level: int) -> None:
     resource, scope = build_resource("development", "instrument"), InstrumentationScope("llm_exporter", "t")
     logger = logging.getLogger(calllog.CALL_LOGGER)
     for recorded in recorded_calls():
         for kept in (False, True):
-            (queued,) = calllog.otlp_call_record(recorded, kept, preview_chars, 1, resource, scope)
-            level, message = calllog.level_and_message(recorded)
+            (queued,) = calllog.otlp_call_record(recorded, kept, preview_chars, 1, resource, scope, success_level)
+            level, message = calllog.level_and_message(recorded, success_level)
+            assert level == (logging.WARNING if recorded.error_type else success_level)
             fields = calllog.call_fields(recorded, trace_kept=kept, preview_chars=preview_chars)
             python_record = logger.makeRecord(logger.name, level, __file__, 0, message, (), None, extra=fields)
             via_logging = otlp_logs.to_otlp(python_record, resource, scope)
@@ -304,6 +310,29 @@ def test_each_call_is_exported_once_with_or_without_a_json_handler(json_lines) -
                                        "failed"])
     assert [e["request_id"] for e in call_lines(stream)] == [f"with-json-{n}" for n in range(5)]
     assert len(receiver.spans()) == 26, "every call's root and LLM span, once"
+
+
+def test_mock_successes_are_exported_at_debug_and_kept_off_an_info_handler(json_lines) -> None:
+    """The mock's simulated successes are debug lines: a stdout handler at info (as the service
+    sets it up) does not print them, the OTLP export still gets them, built on its worker."""
+    stream, handler = json_lines
+    handler.setLevel(logging.INFO)
+    receiver = OtlpReceiver()
+    rec = recorder()
+    config = TelemetryConfig(logs_endpoint=receiver.url + "/v1/logs", logs_queue=QueueSettings(delay_s=0.05))
+    telemetry = Telemetry(rec, config, mode="mock").install()
+    try:
+        rec.record(LLMCall("openai", "gpt-4o", "a", "d", 0.5, 10, 10, request_id="simulated-ok"))
+        rec.record(LLMCall("openai", "gpt-4o", "a", "d", 0.5, error_type="timeout", request_id="simulated-failed"))
+        assert telemetry.flush(10.0)
+    finally:
+        telemetry.shutdown(2.0)
+        receiver.close()
+    exported = {r.attributes["request_id"]: r.severity_text for r in receiver.logs()
+                if r.attributes.get("event") == "llm_call"}
+    assert exported == {"simulated-ok": "DEBUG", "simulated-failed": "WARN"}
+    assert [e["request_id"] for e in call_lines(stream)] == ["simulated-failed"]
+    assert logging.getLogger(calllog.CALL_LOGGER).level == logging.NOTSET, "restored at shutdown"
 
 
 def test_without_any_handler_a_failed_call_still_reaches_stderr() -> None:

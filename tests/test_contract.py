@@ -11,7 +11,7 @@ from llm_exporter import contract
 from tests.support.metrics_text import families
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
-ROW = re.compile(r"^\| `(?P<name>[a-z_]+)` \| (?P<type>counter|gauge|histogram) \| [^|]+ \| (?P<labels>[^|]+) \|")
+ROW = re.compile(r"^\| `(?P<name>[a-z0-9_]+)` \| (?P<type>counter|gauge|histogram) \| [^|]+ \| (?P<labels>[^|]+) \|")
 
 
 def documented() -> dict[str, tuple[str, frozenset[str]]]:

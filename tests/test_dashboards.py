@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 
-from grafana import generator
+from grafana import generator as dashboards_generator
+from prometheus import generator
+from prometheus.generator import config as cfg
+from prometheus.generator import recording
 from tests.support import dashboards as ds
+from tests.support import promql
 
 EXPECTED_UIDS = {"llm-overview", "llm-latency", "llm-cost", "llm-errors", "llm-gpu", "llm-slo", "llm-logs-traces"}
 CURRENT_PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "logs", "traces", "alertlist",
@@ -33,7 +37,7 @@ def _walk(node: Any, path: str = "") -> Any:
 
 
 def test_committed_json_is_what_the_generator_emits() -> None:
-    files = generator.rendered()
+    files = dashboards_generator.rendered()
     committed = {p.name: p.read_text() for p in ds.DASHBOARD_DIR.glob("*.json")}
     assert set(committed) == set(files), "run `python -m grafana.generator` (extra or missing dashboard files)"
     stale = [name for name, text in files.items() if committed[name] != text]
@@ -98,6 +102,8 @@ def test_every_metric_is_in_the_contract_or_a_shipped_recording_rule() -> None:
 
 
 def test_contract_metric_selectors_use_their_own_labels() -> None:
+    """Raw contract series are filtered only by their own labels, and by `source`, which they do
+    not carry: `source=~"$source"` matches them (an absent label is empty) only at "All"."""
     series = ds.contract_series()
     problems = []
     for target in ds.targets(DASHBOARDS):
@@ -105,7 +111,8 @@ def test_contract_metric_selectors_use_their_own_labels() -> None:
             continue
         for name, labels in ds.selectors(target.query):
             if name in series:
-                known = set(series[name].labels) | {"job", "instance"} | ({"le"} if name.endswith("_bucket") else set())
+                known = set(series[name].labels) | {"job", "instance", "source"} | (
+                    {"le"} if name.endswith("_bucket") else set())
                 if labels - known:
                     problems.append(f"{target.where}: {name} has no label {sorted(labels - known)}")
     assert not problems, "\n".join(problems)
@@ -134,9 +141,12 @@ def test_template_variables() -> None:
             used |= names & defined
             ds.expand(target.query, dashboard)
         assert used == defined, f"{uid}: variables never used by a query: {defined - used}"
-    for uid in ("llm-overview", "llm-cost", "llm-errors", "llm-logs-traces"):
-        assert ds.variable_names(DASHBOARDS[uid]) == {"model", "app_id", "department"}, uid
-    assert ds.variable_names(DASHBOARDS["llm-latency"]) == {"model", "app_id"}  # histograms: no department
+    for uid in ("llm-overview", "llm-cost", "llm-errors"):
+        assert ds.variable_names(DASHBOARDS[uid]) == {"source", "model", "app_id", "department"}, uid
+    for uid in ("llm-latency", "llm-slo"):  # histograms and SLO pairs: no department
+        assert ds.variable_names(DASHBOARDS[uid]) == {"source", "model", "app_id"}, uid
+    assert ds.variable_names(DASHBOARDS["llm-logs-traces"]) == {"model", "app_id", "department"}
+    assert ds.variable_names(DASHBOARDS["llm-gpu"]) == {"source", "gpu"}
 
 
 def test_units_and_decimals_are_set() -> None:
@@ -156,53 +166,80 @@ def _steps(panel: dict[str, Any]) -> set[float]:
     return {step["value"] for step in steps if step["value"] is not None}
 
 
-def _alert_constant(alert: str, series: str) -> float:
-    expr = ds.alert_exprs()[alert]
-    values = set(re.findall(re.escape(series) + r"(?![\w:])\s*(?:>=|<=|>|<)\s*([0-9.]+)", expr))
-    assert len(values) == 1, (alert, series, values)
-    return float(values.pop())
+def _alert_threshold(alert: str, series: str) -> float:
+    """The number `series` is compared with in the alert's expression, read by the PromQL parser."""
+    return promql.analysis(generator.alert(alert).expr).threshold(series)
 
 
-# (dashboard, panel title) -> the alert and the series whose threshold the panel must show.
+# (dashboard, panel title) -> the alert and the series whose threshold the panel must show. Objectives
+# are per app and model: single-stat panels colour against the default objective.
 THRESHOLD_PANELS = {
-    ("llm-overview", "Error ratio"): ("LLMErrorRatioHigh", "app_model:llm_request_error_ratio:rate5m"),
-    ("llm-errors", "Error ratio by model"): ("LLMErrorRatioHigh", "app_model:llm_request_error_ratio:rate5m"),
-    ("llm-overview", "P95 latency"): ("LLMLatencyP95High", "model:llm_request_duration_seconds:p95_rate5m"),
-    ("llm-latency", "P95 end-to-end latency by model"):
-        ("LLMLatencyP95High", "model:llm_request_duration_seconds:p95_rate5m"),
-    ("llm-latency", "P95 time to first token by model"):
-        ("LLMTimeToFirstTokenP95High", "model:llm_time_to_first_token_seconds:p95_rate5m"),
     ("llm-overview", "Lowest quality score"): ("LLMQualityScoreLow", "app:llm_quality_score:min"),
-    ("llm-gpu", "Utilisation per GPU"): ("LLMGPUUnderutilized", "llm_gpu_utilization_ratio"),
+    ("llm-gpu", "Utilisation per GPU"): ("LLMGPUUnderutilized", recording.GPU_SIGNALS["utilization"]),
     ("llm-errors", "Negative feedback share by app"):
         ("LLMNegativeFeedbackHigh", "app:llm_feedback_negative_ratio:rate1h"),
     ("llm-cost", "Daily budget used, last 24 h"):
         ("LLMDailyBudgetNearlySpent", "department:llm_budget_daily_usage:ratio"),
     ("llm-slo", "Burn rate 1h and 5m (page above 14.4)"):
-        ("LLMErrorBudgetBurnFast", "model:llm_error_budget_burn_rate:rate1h"),
+        ("LLMErrorBudgetBurnFast", "app_model:llm_error_budget_burn_rate:rate1h"),
     ("llm-slo", "Burn rate 3d and 6h (ticket above 1)"):
-        ("LLMErrorBudgetBurnSlow", "model:llm_error_budget_burn_rate:rate3d"),
+        ("LLMErrorBudgetBurnSlow", "app_model:llm_error_budget_burn_rate:rate3d"),
 }
+DEFAULT_OBJECTIVE_PANELS = {
+    ("llm-overview", "Error ratio"): cfg.ERROR_RATIO_OBJECTIVE,
+    ("llm-errors", "Error ratio"): cfg.ERROR_RATIO_OBJECTIVE,
+    ("llm-overview", "P95 latency"): cfg.LATENCY_OBJECTIVE,
+    ("llm-latency", "P95 latency"): cfg.LATENCY_OBJECTIVE,
+    ("llm-overview", "P95 time to first token"): cfg.TTFT_OBJECTIVE,
+    ("llm-latency", "P95 time to first token"): cfg.TTFT_OBJECTIVE,
+    ("llm-slo", "Availability, 30 days"): cfg.AVAILABILITY_OBJECTIVE,
+}
+# Per-model or per-app panels draw each one's own objective as a dashed series.
+OBJECTIVE_LINE_PANELS = {
+    ("llm-latency", "P95 end-to-end latency by model"): cfg.LATENCY_OBJECTIVE,
+    ("llm-latency", "P95 time to first token by model"): cfg.TTFT_OBJECTIVE,
+    ("llm-latency", "P95 time per output token by model"): cfg.TPOT_OBJECTIVE,
+    ("llm-overview", "P95 latency by model"): cfg.LATENCY_OBJECTIVE,
+    ("llm-overview", "Error ratio by model"): cfg.ERROR_RATIO_OBJECTIVE,
+    ("llm-errors", "Error ratio by model"): cfg.ERROR_RATIO_OBJECTIVE,
+    ("llm-errors", "Error ratio by app"): cfg.ERROR_RATIO_OBJECTIVE,
+}
+
+
+def _panel(uid: str, title: str) -> dict[str, Any]:
+    panel = next((p for p in DASHBOARDS[uid]["panels"] if p["title"] == title), None)
+    assert panel is not None, f"{uid}: no panel {title!r}"
+    return panel
 
 
 @pytest.mark.parametrize(("uid", "title"), sorted(THRESHOLD_PANELS))
 def test_thresholds_equal_the_alert_thresholds(uid: str, title: str) -> None:
-    panel = next((p for p in DASHBOARDS[uid]["panels"] if p["title"] == title), None)
-    assert panel is not None, f"{uid}: no panel {title!r}"
     alert, series = THRESHOLD_PANELS[(uid, title)]
-    assert _alert_constant(alert, series) in _steps(panel), (alert, _steps(panel))
+    assert _alert_threshold(alert, series) in _steps(_panel(uid, title)), (alert, _steps(_panel(uid, title)))
+
+
+@pytest.mark.parametrize(("uid", "title"), sorted(DEFAULT_OBJECTIVE_PANELS))
+def test_single_stats_colour_at_the_default_objective(uid: str, title: str) -> None:
+    """The default objective is what the resolved objectives fall back to (objectives.test.yml pins
+    those fallbacks by value)."""
+    assert DEFAULT_OBJECTIVE_PANELS[(uid, title)].default in _steps(_panel(uid, title))
+
+
+@pytest.mark.parametrize(("uid", "title"), sorted(OBJECTIVE_LINE_PANELS))
+def test_per_model_panels_draw_each_objective(uid: str, title: str) -> None:
+    panel = _panel(uid, title)
+    objective = OBJECTIVE_LINE_PANELS[(uid, title)]
+    lines = [t for t in panel["targets"] if recording.resolved(objective) in ds.metric_names(t["expr"])]
+    assert len(lines) == 1, f"{uid} / {title}: no series of {recording.resolved(objective)}"
+    dashed = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byRegexp"
+              and re.match(o["matcher"]["options"], lines[0]["legendFormat"].replace("{{", "").replace("}}", ""))]
+    assert dashed and any(p["id"] == "custom.lineStyle" for p in dashed[0]["properties"]), f"{uid} / {title}"
 
 
 def test_budget_panels_show_both_daily_budget_alerts() -> None:
-    panel = next(p for p in DASHBOARDS["llm-cost"]["panels"] if p["title"] == "Daily budget used, last 24 h")
-    assert _steps(panel) == {_alert_constant("LLMDailyBudgetNearlySpent", "department:llm_budget_daily_usage:ratio"),
-                             _alert_constant("LLMDailyBudgetExceeded", "department:llm_budget_daily_usage:ratio")}
-
-
-def test_slo_target_comes_from_the_recording_rule() -> None:
-    target = float(re.search(r"vector\(([0-9.]+)\)", ds.recording_rules()["llm:slo_availability_target"]).group(1))
-    panel = next(p for p in DASHBOARDS["llm-slo"]["panels"] if p["title"] == "Availability, 30 days")
-    assert _steps(panel) == {target}
+    series = "department:llm_budget_daily_usage:ratio"
+    assert _steps(_panel("llm-cost", "Daily budget used, last 24 h")) == {
+        _alert_threshold("LLMDailyBudgetNearlySpent", series), _alert_threshold("LLMDailyBudgetExceeded", series)}
 
 
 def test_latency_heatmaps_ask_for_exemplars_of_raw_buckets() -> None:

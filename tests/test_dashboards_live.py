@@ -20,6 +20,9 @@ import yaml
 
 from grafana import generator
 from grafana.generator.builder import Dashboard, PromQuery
+from prometheus.generator import capability
+from prometheus.generator.adapters import CONTRACT
+from tests.e2e_support import alerting
 from tests.support import dashboards as ds
 from tests.support.processes import Running, run_prometheus
 
@@ -32,7 +35,7 @@ TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 def _fast_rule_copies(directory: Path) -> list[Path]:
     out = []
-    for path in sorted(ds.RULES_DIR.glob("*.yml")):
+    for path in alerting.shipped_rule_files():
         document = yaml.safe_load(path.read_text())
         for group in document.get("groups", []):
             group["interval"] = INTERVAL
@@ -80,11 +83,24 @@ def _prom_queries() -> list[tuple[Dashboard, str, PromQuery]]:
 def _bounds(panel_bounds: tuple[float, float], expr: str, rules: dict[str, str]) -> tuple[float, float]:
     low, high = panel_bounds
     if ds.uses_quantile(expr, rules):
-        series = ds.contract_series()
-        histograms = {series[name] for name in ds.underlying_metrics(expr, rules) if name.endswith("_bucket")}
+        edges = ds.bucket_edges()
+        histograms = [edges[name] for name in ds.underlying_metrics(expr, rules) if name.endswith("_bucket")]
         assert histograms, f"quantile without a histogram: {expr}"
-        high = min(high, max(max(spec.buckets) for spec in histograms))
+        high = min(high, max(max(buckets) for buckets in histograms))
     return low, high
+
+
+def _fed_by_this_exporter(query: PromQuery) -> bool:
+    """The mock exporter's own page is this project's contract (source `llm`), with the stack's own
+    configuration (budgets, objectives; queries no source feeds); panels only other sources feed
+    (engines' queues and KV cache) are checked by tests/test_sources_live.py."""
+    sources = capability.sources_of(query.expr)
+    return not sources or CONTRACT in sources
+
+
+def test_panels_the_contract_cannot_feed_are_the_engine_panels() -> None:
+    unfed = {title for _dashboard, title, query in _prom_queries() if not _fed_by_this_exporter(query)}
+    assert unfed == {"Running and queued calls (engines)", "KV-cache usage (engines)"}, unfed
 
 
 def test_every_prometheus_panel_returns_finite_data_within_bounds(prometheus: Running) -> None:
@@ -92,6 +108,8 @@ def test_every_prometheus_panel_returns_finite_data_within_bounds(prometheus: Ru
     committed = ds.load_dashboards()
     cases = []
     for dashboard, title, query in _prom_queries():
+        if not _fed_by_this_exporter(query):
+            continue
         panel = next(p for p in dashboard.panels if p.title == title)
         expr = ds.expand(query.expr, committed[dashboard.uid])
         cases.append((f"{dashboard.uid} / {title!r}", expr, _bounds(panel.expected_bounds(query), query.expr, rules)))
@@ -121,7 +139,7 @@ def test_range_queries_return_series(prometheus: Running) -> None:
     now = time.time()
     checked = 0
     for dashboard, _title, query in _prom_queries():
-        if query.instant:
+        if query.instant or not _fed_by_this_exporter(query):
             continue
         expr = ds.expand(query.expr, committed[dashboard.uid])
         response = requests.get(f"{prometheus.url}/api/v1/query_range",

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import openai
 import pytest
@@ -24,6 +25,7 @@ from starlette.testclient import TestClient
 from llm_exporter.config import Budgets, load_pricing
 from llm_exporter.instrument import (
     classify_exception,
+    extract,
     instrument_openai,
     metrics_asgi_app,
     mount_metrics,
@@ -31,6 +33,7 @@ from llm_exporter.instrument import (
     track_llm_call,
 )
 from llm_exporter.recorder import RecordedCall, Recorder
+from llm_exporter.tokens import TokenDetails
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
 from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
 from tests.support.otlp import OtlpReceiver
@@ -173,6 +176,7 @@ def test_legacy_completions_and_embeddings(upstream: OpenAIUpstream, capture: Ca
 
 @pytest.mark.parametrize(("model", "exception", "error_type"), [
     ("fail-429", openai.RateLimitError, "rate_limit"),
+    ("fail-quota", openai.RateLimitError, "insufficient_quota"),
     ("fail-401", openai.AuthenticationError, "authentication"),
     ("fail-500", openai.InternalServerError, "server_error"),
     ("fail-context", openai.BadRequestError, "context_length_exceeded"),
@@ -225,6 +229,79 @@ def test_context_manager(capture: Capture) -> None:
     assert recorded.cost_usd == pytest.approx(PRICING.cost("claude-sonnet-4", 1200, 300))
     assert recorded.call.ttft_s is not None
     assert capture.active() == 0
+
+
+def test_wrapper_records_cached_and_reasoning_tokens(upstream: OpenAIUpstream, capture: Capture) -> None:
+    client = sync_client(upstream, capture)
+    messages = [{"role": "system", "content": "Answer briefly. " * 30}, *MESSAGES]
+    reply = client.chat.completions.create(model="o3", messages=messages, max_tokens=3, prompt_cache_key="k",
+                                           reasoning_effort="medium")
+    stream = client.chat.completions.create(model="o3", messages=messages, max_tokens=3, prompt_cache_key="k",
+                                            reasoning_effort="medium", stream=True)
+    assert [c.usage for c in stream if c.usage] == []  # the usage chunk it asked for stays hidden
+    usage = reply.usage
+    cached, reasoning = usage.prompt_tokens_details.cached_tokens, usage.completion_tokens_details.reasoning_tokens
+    assert cached > 0 and reasoning > 0
+    price = PRICING.prices["o3"]
+    expected = ((usage.prompt_tokens - cached) * price.input + cached * price.cached_input
+                + usage.completion_tokens * price.output) / 1e6
+    for recorded in capture.calls:  # the JSON reply and the stream alike
+        call = recorded.call
+        assert (call.input_tokens, call.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
+        assert (call.token_details.cached_input, call.token_details.reasoning_output) == (cached, reasoning)
+        assert recorded.cost_usd == pytest.approx(expected)
+    assert len(capture.calls) == 2
+    fams = capture.metrics()
+    assert sample_sum(fams["llm_tokens_by_class"], "_total", token_class="cached_input") == 2 * cached
+
+
+def test_context_manager_takes_token_classes(capture: Capture) -> None:
+    with track_llm_call(provider="anthropic", model="claude-sonnet-4", recorder=capture.recorder) as call:
+        call.set_usage(1000, 100, cached_input=600, cache_write_input=300)
+        call.set_usage(cached_input=float("nan"))  # not a count: ignored, the known one stays
+    details = capture.one().call.token_details
+    assert (details.cached_input, details.cache_write_input) == (600, 300)
+    price = PRICING.prices["claude-sonnet-4"]
+    expected = (100 * price.input + 600 * price.cached_input + 300 * price.cache_write_input
+                + 100 * price.output) / 1e6
+    assert capture.one().cost_usd == pytest.approx(expected)
+
+
+# Usage blocks as each provider documents them (the SDK objects carry the same fields as attributes).
+ANTHROPIC_USAGE = {"input_tokens": 50, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 1000,
+                   "output_tokens": 80}
+
+
+@pytest.mark.parametrize(("response", "expected"), [
+    ({"usage": {"prompt_tokens": 1200, "completion_tokens": 300,
+                "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0, "cache_write_tokens": 64},
+                "completion_tokens_details": {"reasoning_tokens": 256, "audio_tokens": 0}}},
+     (1200, 300, TokenDetails(cached_input=1024, cache_write_input=64, reasoning_output=256))),
+    (openai.types.CompletionUsage(prompt_tokens=40, completion_tokens=20, total_tokens=60,
+                                  prompt_tokens_details={"audio_tokens": 12},
+                                  completion_tokens_details={"audio_tokens": 15}),
+     (40, 20, TokenDetails(audio_input=12, audio_output=15))),
+    ({"usage": {"input_tokens": 900, "output_tokens": 40, "input_tokens_details": {"cached_tokens": 512},
+                "output_tokens_details": {"reasoning_tokens": 30}}},  # OpenAI Responses API
+     (900, 40, TokenDetails(cached_input=512, reasoning_output=30))),
+    ({"usage": ANTHROPIC_USAGE}, (1250, 80, TokenDetails(cached_input=1000, cache_write_input=200))),
+    (SimpleNamespace(usage=SimpleNamespace(**ANTHROPIC_USAGE)),
+     (1250, 80, TokenDetails(cached_input=1000, cache_write_input=200))),
+    ({"usage": {"input_tokens": 10, "output_tokens": 5}}, (10, 5, None)),  # Anthropic without caching
+    ({"usage": {"prompt_tokens": 100, "completion_tokens": 9, "prompt_cache_hit_tokens": 64,
+                "prompt_cache_miss_tokens": 36}}, (100, 9, TokenDetails(cached_input=64))),  # DeepSeek
+    ({"usageMetadata": {"promptTokenCount": 700, "cachedContentTokenCount": 600, "candidatesTokenCount": 50,
+                        "thoughtsTokenCount": 120}}, (700, 170, TokenDetails(cached_input=600, reasoning_output=120))),
+    (SimpleNamespace(usage_metadata=SimpleNamespace(prompt_token_count=30, candidates_token_count=4)), (30, 4, None)),
+    ({"usage": {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": -3}}},
+     (5, 1, None)),  # an impossible class count is unknown
+], ids=["openai-chat", "openai-sdk-audio", "openai-responses", "anthropic", "anthropic-sdk", "anthropic-plain",
+        "deepseek", "gemini-rest", "gemini-sdk", "impossible"])
+def test_usage_of_each_provider(response: object, expected: tuple) -> None:
+    if isinstance(response, openai.types.CompletionUsage):
+        response = SimpleNamespace(usage=response)
+    usage = extract.usage(response)
+    assert (usage.input_tokens, usage.output_tokens, usage.details) == expected
 
 
 def test_context_manager_records_the_exception_and_reraises(capture: Capture) -> None:
@@ -469,6 +546,32 @@ def test_metrics_asgi_app(capture: Capture) -> None:
     with TestClient(metrics_asgi_app(registry=capture.registry)) as client:
         assert "llm_exporter_info" in client.get("/anything").text
         assert client.post("/").status_code == 405
+
+
+def test_a_named_pricing_file_that_is_missing_stops_the_library_like_the_cli(tmp_path) -> None:
+    code = textwrap.dedent("""
+        import os, sys
+        from llm_exporter.config import ConfigError
+        from llm_exporter.instrument import configure, get_recorder
+        try:
+            configure(pricing_file=sys.argv[1], registry=None, telemetry=False)
+        except ConfigError as exc:
+            print("explicit:", exc)
+        os.environ["LLM_EXPORTER_PRICING_FILE"] = sys.argv[1]
+        try:
+            get_recorder()  # the first recorded call configures from the environment
+        except ConfigError as exc:
+            print("environment:", exc)
+        del os.environ["LLM_EXPORTER_PRICING_FILE"]
+        print("default:", sorted(configure(registry=None, telemetry=False).pricing.prices)[:2])
+    """)
+    missing = str(tmp_path / "pricing.yml")
+    result = subprocess.run([sys.executable, "-c", code, missing], capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if k != "LLM_EXPORTER_PRICING_FILE"})
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"explicit: {missing}: (file): file not found", result.stderr
+    assert lines[1] == f"environment: {missing}: (file): file not found"
+    assert lines[2] == f"default: {sorted(PRICING.prices)[:2]}"  # the packaged pricing.yaml
 
 
 def test_importing_the_library_starts_and_loads_nothing_heavy() -> None:

@@ -31,21 +31,17 @@ import requests
 import yaml
 
 from llm_exporter import contract
+from prometheus import generator
+from tests.support import dashboards as ds
+from tests.support import promql
 from tests.support.processes import REPO, run_prometheus_config_dir, wait_for
 
 COUNTERS = [m.exposed_name for m in contract.ALL_METRICS if m.kind == "counter"]
 HISTOGRAMS = [m.name for m in contract.ALL_METRICS if m.kind == "histogram"]
-RATE = r"(?:rate|increase|irate)\(\s*"
-SELECTOR = r"(?:\{[^}]*\})?\[[^\]]+\]"
 
 
 def rule_exprs() -> dict[str, str]:
-    exprs = {}
-    for path in sorted((REPO / "prometheus" / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                exprs[f"{path.name}:{rule.get('alert') or rule.get('record')}"] = rule["expr"]
-    return exprs
+    return {rule.name: rule.expr for group in generator.groups() for rule in group.rules}
 
 
 def dashboard_exprs() -> dict[str, str]:
@@ -61,18 +57,14 @@ def dashboard_exprs() -> dict[str, str]:
 def derived_counters() -> list[str]:
     """Recording rules named `...:total` are counters built from counters (for example calls over
     $1 = +Inf bucket minus the le=1 bucket): they may use raw counters, and must be rated in turn."""
-    return [where.split(":", 1)[1] for where in rule_exprs() if where.endswith(":total")]
+    return [name for name in rule_exprs() if name.endswith(":total")]
 
 
 def unrated(expr: str) -> list[str]:
-    """Counter and histogram-bucket selectors not directly inside rate()/increase()/irate()."""
-    problems = []
-    for name in [*COUNTERS, *(h + "_bucket" for h in HISTOGRAMS), *derived_counters()]:
-        uses = len(re.findall(rf"(?<![:\w]){name}(?![:\w])", expr))
-        rated = len(re.findall(rf"{RATE}{name}(?![:\w]){SELECTOR}", expr))
-        if uses != rated:
-            problems.append(name)
-    return problems
+    """Counter and histogram-bucket selectors not passed straight to rate()/increase()/irate()."""
+    counters = {*COUNTERS, *(h + "_bucket" for h in HISTOGRAMS), *derived_counters()}
+    parsed = promql.analysis(ds.parsable(expr))
+    return sorted({s.name for s in parsed.selectors if s.name in counters and not s.rated})
 
 
 def test_counters_and_histograms_are_rated_in_every_query() -> None:
@@ -98,8 +90,7 @@ def test_shipped_rules_load_from_the_mounted_config_directory() -> None:
     service = compose["services"]["prometheus"]
     assert "./prometheus:/etc/prometheus:ro" in service["volumes"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in service["command"]
-    shipped = {group["name"] for path in (REPO / "prometheus" / "rules").glob("*.yml")
-               for group in yaml.safe_load(path.read_text())["groups"]}
+    shipped = {group.name for group in generator.groups()}
     assert shipped
     with run_prometheus_config_dir(REPO / "prometheus") as prometheus:
         def loaded() -> set[str]:
@@ -115,7 +106,7 @@ def test_docs_name_only_contract_metrics_or_recording_rules() -> None:
         series.add(spec.exposed_name)
         if spec.kind == "histogram":
             series |= {spec.name, f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count"}
-    records = {where.split(":", 1)[1] for where in rule_exprs() if not where.split(":", 1)[1][0].isupper()}
+    records = {record.name for record in generator.records()}
     not_metrics = {"llm_exporter", "llm_call"}  # the Python package and the call log's event name
     documents = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     unknown = {}

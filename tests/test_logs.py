@@ -242,19 +242,31 @@ def _requests_total(url: str) -> float:
     return sample_sum(families(requests.get(url + "/metrics", timeout=5).text)["llm_requests"], "_total")
 
 
+def _errors_total(url: str) -> float:
+    return sample_sum(families(requests.get(url + "/metrics", timeout=5).text)["llm_requests"], "_total",
+                      status="error")
+
+
 @pytest.mark.parametrize("env", ["development", "production"])
 def test_live_exporter_writes_one_json_line_per_call(env: str) -> None:
-    with run_exporter("--mode", "mock", "--mock-rps", "40", "--seed", "3", "--env", env) as exporter:
-        wait_for(lambda: _requests_total(exporter.url) >= 30, timeout=60, what="30 recorded calls")
-        before = _requests_total(exporter.url)
+    """Mock calls are simulated: a debug line each (so development shows every one), and only the
+    failed ones, at warning, at the production level."""
+    with run_exporter("--mode", "mock", "--mock-rps", "40", "--seed", "3", "--env", env,
+                      "--scenario", "error_burst") as exporter:
+        wait_for(lambda: _requests_total(exporter.url) >= 30 and _errors_total(exporter.url) >= 3, timeout=60,
+                 what="30 recorded calls, 3 of them failed")
+        before, failed_before = _requests_total(exporter.url), _errors_total(exporter.url)
         entries = [json.loads(line) for line in exporter.log().splitlines() if line.strip()]
-        after = _requests_total(exporter.url)
+        after, failed_after = _requests_total(exporter.url), _errors_total(exporter.url)
     calls = [e for e in entries if e.get("event") == "llm_call"]
-    assert before <= len(calls) <= after, "exactly one log line per recorded call"
+    if env == "development":
+        assert before <= len(calls) <= after, "exactly one log line per recorded call"
+    else:
+        assert failed_before <= len(calls) <= failed_after, "one line per failed call, none for the others"
     for entry in calls:
         assert set(entry) >= CALL_FIELDS, set(CALL_FIELDS) - set(entry)
         assert TIMESTAMP.match(entry["timestamp"])
         assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"]) and re.fullmatch(r"[0-9a-f]{16}", entry["span_id"])
-        assert entry["level"] == ("warning" if entry["error"] else "info")
+        assert entry["level"] == ("warning" if entry["error"] else "debug")
     levels = {e["level"] for e in entries}
     assert ("debug" in levels) is (env == "development")

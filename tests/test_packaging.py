@@ -39,3 +39,19 @@ def test_make_run_starts_mock_mode_without_containers() -> None:
     result = subprocess.run(["make", "-n", "run"], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "llm-exporter --mode mock" in result.stdout and "docker" not in result.stdout
+
+
+def test_every_extra_the_code_names_is_declared() -> None:
+    """An optional part's error tells the user to install an extra: it must exist in pyproject.toml,
+    and every declared extra (but `test`) is described in llm_exporter.extras."""
+    import tomllib
+
+    from llm_exporter import extras
+
+    declared = set(tomllib.loads((REPO / "exporter" / "pyproject.toml").read_text())["project"]
+                   ["optional-dependencies"]) - {"test"}
+    source = "\n".join(p.read_text() for p in (REPO / "exporter" / "src").rglob("*.py"))
+    named = set(re.findall(r'(?:require|MissingExtraError)\(\s*"([a-z]+)"', source))
+    assert named and named <= declared, named - declared
+    described = set(re.findall(r"^    ([a-z]+) {2,}", extras.__doc__ or "", re.MULTILINE))
+    assert described == declared, described ^ declared

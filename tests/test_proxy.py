@@ -33,7 +33,7 @@ from llm_exporter.settings import Settings, parse_settings
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
 from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
 from tests.support.otlp import OtlpReceiver
-from tests.support.processes import CONFIG_DIR, Running, run_exporter, wait_for
+from tests.support.processes import CONFIG_DIR, Running, free_port, run_exporter, wait_for
 
 SECRET = "sk-proxytest-" + secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -181,6 +181,38 @@ def test_stream_is_relayed_before_the_upstream_finishes(proxy: Running, upstream
     assert counter(fams, "llm_cost_usd", **labels) == pytest.approx(PRICING.cost("gpt-4o-mini", prompt_tokens(sent), 6))
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_cached_and_reasoning_tokens_are_priced_on_their_own(proxy: Running, upstream: OpenAIUpstream,
+                                                               stream: bool) -> None:
+    """OpenAI's prompt_tokens includes the cached tokens and completion_tokens the reasoning ones:
+    the direction totals are recorded as reported, and each class is billed at its own price."""
+    app = f"t-classes-{stream}"
+    messages = [{"role": "system", "content": "You answer in one word. " * 20}, *MESSAGES]
+    payload = {"model": "gpt-4o", "messages": messages, "prompt_cache_key": "k1", "reasoning_effort": "low",
+               "max_tokens": 4, "stream": stream}
+    response = call(proxy, app, payload)
+    assert response.status_code == 200
+    if stream:
+        events = [json.loads(line[6:]) for line in response.text.splitlines()
+                  if line.startswith("data: {")]
+        usage = events[-1]["usage"]
+    else:
+        usage = response.json()["usage"]
+    cached = usage["prompt_tokens_details"]["cached_tokens"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert 0 < cached < usage["prompt_tokens"] and 0 < reasoning < usage["completion_tokens"]
+    fams = scrape(proxy)
+    assert counter(fams, "llm_tokens", direction="input", app_id=app) == usage["prompt_tokens"]
+    assert counter(fams, "llm_tokens", direction="output", app_id=app) == usage["completion_tokens"]
+    assert counter(fams, "llm_tokens_by_class", token_class="cached_input", app_id=app) == cached
+    assert counter(fams, "llm_tokens_by_class", token_class="reasoning_output", app_id=app) == reasoning
+    price = PRICING.prices["gpt-4o"]  # no reasoning price of its own: reasoning bills as output
+    expected = ((usage["prompt_tokens"] - cached) * price.input + cached * price.cached_input
+                + usage["completion_tokens"] * price.output) / 1e6
+    assert counter(fams, "llm_cost_usd", app_id=app) == pytest.approx(expected)
+    assert expected < PRICING.cost("gpt-4o", usage["prompt_tokens"], usage["completion_tokens"])
+
+
 def test_caller_stream_options_are_respected(proxy: Running, upstream: OpenAIUpstream) -> None:
     app = "t-stream-options"
     payload = {"model": "gpt-4o", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": False}}
@@ -221,6 +253,7 @@ def test_completions_and_embeddings(proxy: Running, upstream: OpenAIUpstream, pa
 
 @pytest.mark.parametrize(("model", "status", "error_type"), [
     ("fail-429", 429, "rate_limit"),
+    ("fail-quota", 429, "insufficient_quota"),
     ("fail-401", 401, "authentication"),
     ("fail-500", 500, "server_error"),
     ("fail-context", 400, "context_length_exceeded"),
@@ -258,6 +291,35 @@ def test_connection_reset_is_other(proxy: Running) -> None:
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "upstream_unavailable"
     assert counter(scrape(proxy), "llm_errors", error_type="other", app_id=app) == 1
+
+
+def test_unreachable_upstream_is_named_with_the_os_error_and_makes_the_proxy_unready() -> None:
+    """Nothing listens on the upstream's port: each call gets a 502 naming the upstream and the
+    OS error, and /readyz answers 503 saying why, until the upstream comes up."""
+    port = free_port()
+    upstream_url = f"http://127.0.0.1:{port}/v1"
+    with run_exporter("--mode", "proxy", "--upstream-url", upstream_url, ready_path="/healthz") as proxy:
+        response = call(proxy, "t-down", {"model": "gpt-4o", "messages": MESSAGES})
+        assert response.status_code == 502
+        error = response.json()["error"]
+        assert error["type"] == "upstream_unavailable"
+        assert error["message"] == (f"the upstream {upstream_url} could not be reached: "
+                                    "Connection refused (ClientConnectorError)")
+        assert SECRET not in response.text
+        (line,) = call_log(proxy, "t-down")
+        assert line["error"] == "other"  # the log line carries the message, redacted as every message is
+        assert line["error_message"].endswith(
+            f":{port}/v1 could not be reached: Connection refused (ClientConnectorError)")
+        ready = requests.get(proxy.url + "/readyz", timeout=5)
+        assert ready.status_code == 503
+        reason = f"cannot connect to 127.0.0.1:{port}: Connection refused (ConnectionRefusedError)"
+        assert ready.json() == {"status": "not ready", "mode": "proxy", "upstream": upstream_url, "reason": reason}
+        with OpenAIUpstream(port=port):
+            wait_for(lambda: requests.get(proxy.url + "/readyz", timeout=5).status_code == 200, 10,
+                     "/readyz to see the upstream come up")
+            assert call(proxy, "t-up", {"model": "gpt-4o", "messages": MESSAGES}).status_code == 200
+        events = [entry.get("event") for entry in log_lines(proxy)]
+        assert "proxy_upstream_unreachable" in events and "proxy_upstream_reachable" in events
 
 
 def test_malformed_upstream_body_passes_through(proxy: Running, upstream: OpenAIUpstream) -> None:
@@ -629,7 +691,9 @@ def test_only_the_configured_upstream_is_contacted(proxy: Running, upstream: Ope
 
 @pytest.mark.parametrize(("status", "body", "expected"), [
     (200, b"{}", None),
-    (429, b'{"error": {"code": "insufficient_quota"}}', "rate_limit"),
+    (429, b'{"error": {"code": "rate_limit_exceeded"}}', "rate_limit"),
+    (429, b'{"error": {"code": "insufficient_quota"}}', "insufficient_quota"),
+    (429, b'{"error": {"type": "insufficient_quota", "code": null}}', "insufficient_quota"),
     (401, b"", "authentication"),
     (403, b"", "authentication"),
     (400, b'{"error": {"code": "context_length_exceeded"}}', "context_length_exceeded"),

@@ -4,12 +4,14 @@ it names exists, its Quickstart is exactly two commands, and its diagram matches
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
 
 from llm_exporter.mock.scenarios import SCENARIOS
 from llm_exporter.settings import build_parser
+from prometheus import generator
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_ALERTS = {"LLMCall", "LLMObservability"}  # identifiers in the docs that are not alert names
@@ -108,8 +110,7 @@ def test_compose_commands_and_profiles_named_exist() -> None:
 
 
 def test_alerts_scenarios_and_dashboards_named_exist() -> None:
-    alerts = {rule["alert"] for path in (REPO / "prometheus" / "rules").glob("*.yml")
-              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
+    alerts = {alert.name for alert in generator.alerts()}
     named_alerts = set(re.findall(r"\b((?:LLM|Target|Alertmanager)[A-Z][A-Za-z0-9]+)\b", README))
     assert named_alerts and named_alerts <= alerts, named_alerts - alerts
     for doc in (REPO / "docs").glob("*.md"):  # the docs name only alerts that exist, too
@@ -121,3 +122,23 @@ def test_alerts_scenarios_and_dashboards_named_exist() -> None:
     assert scenarios == set(SCENARIOS)
     uids = {p.stem for p in (REPO / "grafana" / "dashboards").glob("*.json")}
     assert set(re.findall(r"/d/(llm-[a-z-]+)", section("Dashboards"))) == uids
+
+
+def test_virtualenv_commands_named_run_after_make_venv() -> None:
+    """`.venv/bin/...` commands in the README exist once `make venv` has run, and succeed."""
+    commands = re.findall(r"`(\.venv/bin/[^`]+)`", README)
+    assert ".venv/bin/llm-exporter --help" in commands
+    for command in commands:
+        result = subprocess.run(command.split(), cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (command, result.stderr)
+
+
+def test_target_files_the_readme_has_you_create_stay_out_of_git() -> None:
+    """`cp prometheus/targets/<name>.yml.example prometheus/targets/<name>.yml`: the example exists,
+    and the copy (your own hosts) is ignored by git."""
+    copies = re.findall(r"cp (prometheus/targets/[a-z-]+\.yml\.example) (prometheus/targets/[a-z-]+\.yml)", README)
+    assert len(copies) >= 3
+    for example, copy in copies:
+        assert (REPO / example).is_file(), example
+        ignored = subprocess.run(["git", "check-ignore", "-q", copy], cwd=REPO)
+        assert ignored.returncode == 0, f"{copy} is not ignored by git"

@@ -98,14 +98,6 @@ def test_explicit_zero_price_is_priced() -> None:
     assert sample_sum(scrape(registry)["llm_unpriced_requests"], "_total") == 0
 
 
-def test_dated_snapshot_uses_longest_priced_prefix() -> None:
-    pricing = Pricing({"gpt-4o": ModelPrice(input=1, output=1), "gpt-4o-mini": ModelPrice(input=2, output=2)})
-    assert pricing.price_for("gpt-4o-2024-08-06").input == 1
-    assert pricing.price_for("gpt-4o-mini-2024-07-18").input == 2
-    assert pricing.price_for("gpt-4") is None
-    assert pricing.price_for("gpt-4omni") is None
-
-
 def test_quality_feedback_and_flags() -> None:
     recorder, registry = make_recorder()
     recorder.record(call(quality_score=4.0, feedback="positive"))
@@ -242,9 +234,9 @@ def test_listeners_and_trace_policy_see_the_repaired_numbers() -> None:
 
 
 def test_price_lookups_are_remembered_and_bounded(monkeypatch) -> None:
-    from llm_exporter import config
+    from llm_exporter import pricing as pricing_module
 
-    monkeypatch.setattr(config, "MAX_RESOLVED_MODELS", 3)
+    monkeypatch.setattr(pricing_module, "MAX_RESOLVED_MODELS", 3)
     pricing = Pricing({"gpt-4o": ModelPrice(input=1, output=1)})
     for name in ("gpt-4o-2024-08-06", "nope", "gpt-4o-2024-08-06", "a", "b", "c", "d"):
         pricing.price_for(name)

@@ -1,34 +1,45 @@
-"""Prometheus configuration and rules: promtool checks, the promtool unit-test suite
-(prometheus/tests/*.test.yml), and the conventions every alert must follow.
+"""Prometheus rules: generated = committed, promtool checks, the promtool unit-test suite
+(prometheus/tests/*.test.yml), the conventions every alert follows, and that every alert can fire
+from the families every source exposes.
 
-Each check can fail: the mutation tests at the end break a rule the way public stacks get it
-wrong and prove that the unit tests notice.
+The rules are read from the generator (prometheus/generator/), never parsed back from the YAML;
+the drift test proves the committed files are exactly what it writes. The mutation tests at the
+end break a rule the way public stacks get it wrong and prove that the unit tests notice.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from grafana.generator import uids
+from llm_exporter import contract
+from prometheus import generator
+from prometheus.generator import config as cfg
+from prometheus.generator import outputs
+from prometheus.generator.model import Alert, Group, RuleFile, render_rule_file
 from tests.e2e_support import alerting
+from tests.support import promql
 
 REPO = Path(__file__).resolve().parents[1]
 PROM = REPO / "prometheus"
-RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
-TEST_FILES = sorted((PROM / "tests").glob("*.test.yml"))
-RUNBOOK_BASE = "https://github.com/llm-observability/llm-observability/blob/main/docs/runbooks.md#"
-DASHBOARD_UIDS = {"llm-overview", "llm-latency", "llm-cost", "llm-errors", "llm-gpu", "llm-slo", "llm-logs-traces"}
-GRAFANA_PREFIX = '{{ or $externalLabels.grafana_url "http://localhost:3000" }}/d/'
+RULE_FILES = [outputs.RULES_DIR / f.name for f in generator.rule_files()]
+TEST_FILES = sorted(outputs.TESTS_DIR.glob("*.test.yml"))
+ALERTS = generator.alerts()
+GRAFANA_PREFIX = cfg.GRAFANA_URL + "/d/"
 # Functions that exist only in Prometheus 3.x (or were removed from it): the rules must run on both.
-NOT_ON_BOTH = ("holt_winters", "double_exponential_smoothing", "info(", "sort_by_label", "limitk", "limit_ratio",
-               "mad_over_time", "ts_of_", "first_over_time", "histogram_count", "histogram_sum",
-               "histogram_fraction", "histogram_avg", "histogram_stddev", "histogram_stdvar")
+NOT_ON_BOTH = {"holt_winters", "double_exponential_smoothing", "info", "sort_by_label", "sort_by_label_desc",
+               "limitk", "limit_ratio", "mad_over_time", "ts_of_max_over_time", "ts_of_min_over_time",
+               "ts_of_last_over_time", "first_over_time", "histogram_count", "histogram_sum", "histogram_fraction",
+               "histogram_avg", "histogram_stddev", "histogram_stdvar"}
+# Series that are not ours: Prometheus' own and Alertmanager's.
+FOREIGN_SERIES = {"up", "alertmanager_notifications_failed_total"}
 
 
 def promtool() -> str:
@@ -46,29 +57,49 @@ def load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def rules() -> list[dict[str, Any]]:
-    return [rule for path in RULE_FILES for group in load(path)["groups"] for rule in group["rules"]]
-
-
-def alerts() -> list[dict[str, Any]]:
-    return [rule for rule in rules() if "alert" in rule]
-
-
-def alert_names() -> list[str]:
-    return [rule["alert"] for rule in alerts()]
-
-
-def recorded_names() -> set[str]:
-    return {rule["record"] for rule in rules() if "record" in rule}
-
-
-def contract_metrics() -> set[str]:
-    """Metric names of docs/metrics.md (counters with _total, histograms with their series)."""
-    text = (REPO / "docs" / "metrics.md").read_text()
-    names = set(re.findall(r"\bllm_[a-z0-9_]+", text))
-    for name in list(names):
-        names |= {name + suffix for suffix in ("_bucket", "_sum", "_count", "_total")}
+def contract_series() -> set[str]:
+    names = set()
+    for spec in contract.ALL_METRICS:
+        names |= {spec.name + s for s in ("_bucket", "_sum", "_count")} if spec.kind == "histogram" else {
+            spec.exposed_name}
     return names
+
+
+# --------------------------------------------------------------------------- generated artefacts
+
+def test_generated_files_are_committed() -> None:
+    stale = [output.relative for output in outputs.outputs() if not output.is_current()]
+    assert not stale, f"out of date, run `make rules`: {stale}"
+    result = run(sys.executable, "-m", "prometheus.generator", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_drift_check_notices_a_hand_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "rules"
+    shutil.copytree(outputs.RULES_DIR, copy)
+    text = (copy / "llm-alerts.yml").read_text()
+    edited = text.replace("llm_gpu_utilization:ratio < 0.5", "llm_gpu_utilization:ratio < 0.4")
+    assert edited != text
+    (copy / "llm-alerts.yml").write_text(edited)
+    monkeypatch.setattr(outputs, "RULES_DIR", copy)
+    assert [o.path.name for o in outputs.outputs() if not o.is_current()] == ["llm-alerts.yml"]
+
+
+def test_committed_yaml_is_the_generator_data() -> None:
+    """Rendering (comments, block styles, folding) changes nothing Prometheus reads."""
+    for rule_file, path in zip(generator.rule_files(), RULE_FILES, strict=True):
+        expected = {"groups": [
+            {"name": g.name, **({"interval": g.interval} if g.interval else {}),
+             "rules": [rule.to_yaml() for rule in g.rules]} for g in rule_file.groups]}
+        assert load(path) == expected, path.name
+
+
+def test_test_headers_list_every_group_in_evaluation_order() -> None:
+    order = [group.name for group in generator.groups()]
+    for path in TEST_FILES:
+        test = load(path)
+        assert test["group_eval_order"] == order, path.name
+        assert test["rule_files"] == [f"../rules/{p.name}" for p in RULE_FILES], path.name
 
 
 # --------------------------------------------------------------------------- promtool
@@ -108,11 +139,9 @@ def test_prometheus_config_shape() -> None:
 
 def test_target_example_is_not_loaded_but_is_valid_once_copied(tmp_path: Path) -> None:
     example = PROM / "targets" / "my-service.yml.example"
-    assert example.is_file() and not list((PROM / "targets").glob("*.yml"))
-    # Uncommented, the example is a valid file_sd file that sets its own job.
-    body = "\n".join(line[2:] if line.startswith("# ") or line == "#" else line
-                     for line in example.read_text().splitlines() if line.startswith("# -") or line.startswith("#  "))
-    groups = yaml.safe_load(body)
+    assert example.is_file()
+    # Copied as the README says, the example is a valid file_sd file with a target and its own job.
+    groups = yaml.safe_load(example.read_text())
     assert groups[0]["targets"] and groups[0]["labels"]["job"]
     config = load(PROM / "prometheus.yml")
     (tmp_path / "targets").mkdir()
@@ -125,76 +154,109 @@ def test_target_example_is_not_loaded_but_is_valid_once_copied(tmp_path: Path) -
 
 # --------------------------------------------------------------------------- conventions
 
-def test_rule_groups_are_uniquely_named() -> None:
-    names = [group["name"] for path in RULE_FILES for group in load(path)["groups"]]
-    assert len(names) == len(set(names)), names
+def test_rule_groups_and_names_are_unique() -> None:
+    """Group names are unique; a recorded name is written by several rules only with different
+    static labels (one rule per source), which is what promtool's duplicate check looks at."""
+    groups = [group.name for group in generator.groups()]
+    assert len(groups) == len(set(groups)), groups
+    keys = [(rule.name, getattr(rule, "labels", ())) for group in generator.groups() for rule in group.rules]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    result = run(promtool(), "check", "rules", *map(str, RULE_FILES))
+    assert "duplicate" not in result.stdout.lower() + result.stderr.lower(), result.stdout
 
 
-@pytest.mark.parametrize("rule", alerts(), ids=lambda r: r["alert"])
-def test_alert_conventions(rule: dict[str, Any]) -> None:
-    assert re.fullmatch(r"[A-Z][A-Za-z0-9]+", rule["alert"])
-    labels, annotations = rule.get("labels", {}), rule.get("annotations", {})
-    assert labels.get("severity") in {"critical", "warning"}
-    assert set(annotations) == {"summary", "description", "runbook_url", "dashboard_url"}
-    assert "$value" in annotations["description"], "the description must state the measured value"
-    assert annotations["runbook_url"] == RUNBOOK_BASE + rule["alert"].lower()
-    assert annotations["dashboard_url"].startswith(GRAFANA_PREFIX)
-    assert annotations["dashboard_url"][len(GRAFANA_PREFIX):] in DASHBOARD_UIDS
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a.name)
+def test_alert_conventions(alert: Alert) -> None:
+    rule = alert.to_yaml()
+    assert alert.name[0].isupper() and alert.name.isalnum()
+    assert rule["labels"]["severity"] in cfg.RECEIVERS
+    assert set(rule["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+    assert "$value" in rule["annotations"]["description"], "the description must state the measured value"
+    assert rule["annotations"]["runbook_url"] == cfg.RUNBOOK_BASE + alert.name.lower()
+    assert rule["annotations"]["dashboard_url"].removeprefix(GRAFANA_PREFIX) in uids.ALL
+    assert alert.name in cfg.FOR, "every alert's `for:` is set in prometheus/generator/config.py"
 
 
 def test_warning_critical_twins_share_a_family_and_labels() -> None:
-    families: dict[str, list[dict[str, Any]]] = {}
-    for rule in alerts():
-        if "alert_family" in rule.get("labels", {}):
-            families.setdefault(rule["labels"]["alert_family"], []).append(rule)
+    """A critical alert inhibits its warning twin when the labels in `equal` match: both must keep
+    the same labels, so they aggregate by the same labels and read the same level of series."""
+    families: dict[str, list[Alert]] = {}
+    for alert in ALERTS:
+        if alert.family:
+            families.setdefault(alert.family, []).append(alert)
     assert families, "no warning/critical twins"
     for family, members in families.items():
-        assert sorted(r["labels"]["severity"] for r in members) == ["critical", "warning"], family
-        # Same aggregation, so that the inhibit rule's `equal` labels match.
-        by_clauses = {tuple(re.findall(r"(?:by|on) \(([^)]*)\)", r["expr"])) for r in members}
-        level = {re.match(r"\s*\(?\s*([a-z_]+):", r["expr"]).group(1) for r in members}
-        assert len(by_clauses) == 1 and len(level) == 1, family
+        assert sorted(a.severity for a in members) == ["critical", "warning"], family
+        shapes = set()
+        for alert in members:
+            parsed = promql.analysis(alert.expr)
+            levels = {name.split(":")[0] for name in parsed.names if ":" in name}
+            shapes.add((tuple(sorted(set(parsed.groupings))), tuple(sorted(levels))))
+        assert len(shapes) == 1, (family, shapes)
 
 
-def test_rules_use_only_contract_metrics_and_recorded_series() -> None:
-    known = contract_metrics() | recorded_names() | {"up", "alertmanager_notifications_failed_total"}
-    unknown = set()
-    for rule in rules():
-        expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # drop label values
-        for name in re.findall(r"\b(?:[a-z_]+:[a-z0-9_]+:[a-z0-9_]+|llm:[a-z0-9_]+|llm_[a-z0-9_]+)\b", expr):
-            if name not in known:
-                unknown.add(name)
-    assert not unknown, f"not in docs/metrics.md nor recorded: {sorted(unknown)}"
+def source_series() -> set[str]:
+    """Every sample name recorded for another project at its pinned version (docs/sources.md),
+    the deprecated spellings included."""
+    from llm_exporter.sources import SOURCES, otel_genai
+
+    names = set()
+    for source in (*SOURCES.values(), *otel_genai.OTLP_SOURCES.values()):
+        names |= {sample for metric in source.metrics for sample in metric.samples}
+        names |= {old.name for old in source.deprecated}
+        names |= {f"{old.name}{suffix}" for old in source.deprecated if old.kind == "histogram"
+                  for suffix in ("_bucket", "_sum", "_count")}
+    return names
+
+
+def test_rules_read_only_contract_source_and_recorded_names() -> None:
+    """Every name a rule reads is in docs/metrics.md, a recording rule, or a name recorded for its
+    source at the pinned version: an adapter cannot map a name the source does not expose."""
+    known = contract_series() | {r.name for r in generator.records()} | FOREIGN_SERIES | source_series()
+    rules = [*generator.records(), *ALERTS]
+    parsed = promql.analyse(rule.expr for rule in rules)
+    unknown = {rule.name: parsed[rule.expr].names - known for rule in rules if parsed[rule.expr].names - known}
+    assert not unknown, f"not in docs/metrics.md nor recorded: {unknown}"
+    errors = {rule.name: parsed[rule.expr].errors for rule in rules if parsed[rule.expr].errors}
+    assert not errors, errors
 
 
 def test_recording_rule_names_follow_level_metric_operations() -> None:
-    for name in recorded_names():
-        # level:metric:operations; stack-wide constants are llm:<name>.
-        assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+|llm:[a-z0-9_]+", name), name
+    for record in generator.records():
+        parts = record.name.split(":")
+        assert len(parts) == 3 or (len(parts) == 2 and parts[0] == "llm"), record.name
+        assert all(part and part.replace("_", "").isalnum() and part.islower() for part in parts), record.name
 
 
 def test_rules_run_on_prometheus_2_and_3() -> None:
-    for rule in rules():
-        expr = rule["expr"]
-        for function in NOT_ON_BOTH:
-            assert function not in expr, (rule, function)
-        # Prometheus 3 stores le="1.0" as le="1": never match a bucket boundary exactly.
-        for matcher in re.findall(r'le\s*(=~?|!=)\s*"([^"]*)"', expr):
-            assert matcher == ("=", "+Inf") or matcher[0] == "=~", (rule, matcher)
+    rules = [*generator.records(), *ALERTS]
+    for rule in rules:
+        parsed = promql.analysis(rule.expr)
+        assert not set(parsed.functions) & NOT_ON_BOTH, (rule.name, set(parsed.functions) & NOT_ON_BOTH)
+        # Prometheus 3 stores le="1.0" as le="1": never match a bucket boundary by one spelling.
+        for selector in parsed.selectors:
+            for matcher in selector.matchers_of("le"):
+                assert (matcher.op, matcher.value) == ("=", "+Inf") or matcher.op == "=~", (rule.name, matcher)
+
+
+def test_le_matcher_finds_both_spellings() -> None:
+    matcher = next(m for s in promql.analysis(generator.record("instance:llm_expensive_requests:total").expr).selectors
+                   for m in s.matchers_of("le") if m.op == "=~")
+    import re
+
+    assert re.fullmatch(matcher.value, "1.0") and re.fullmatch(matcher.value, "1")
+    assert not re.fullmatch(matcher.value, "10.0")
 
 
 def test_ratios_aggregate_before_dividing() -> None:
-    """No raw `rate(a) / rate(b)`: both sides are summed (or are recorded, already summed) series."""
-    for rule in rules():
-        expr = " ".join(rule["expr"].split())
-        assert not re.search(r"\)\s*/\s*rate\(", expr), rule
-        assert not re.search(r"^\s*rate\([^)]*\)\s*/", expr), rule
-
-
-def test_slo_target_is_defined_once() -> None:
-    defined = [r for r in rules() if r.get("record") == "llm:slo_availability_target"]
-    assert len(defined) == 1 and defined[0]["expr"].strip() == "vector(0.995)"
-    assert not any("0.995" in r["expr"] for r in rules() if r.get("record") != "llm:slo_availability_target")
+    """No `rate(a) / rate(b)`: unaggregated rates match on every label, status included, so an error
+    ratio becomes error/error = 1. Both sides are summed, or recorded series already summed."""
+    rules = [*generator.records(), *ALERTS]
+    parsed = promql.analyse(rule.expr for rule in rules)
+    raw = {rule.name: parsed[rule.expr].divisions for rule in rules
+           if any(set(d) & set(promql.RATE_FUNCTIONS) for d in parsed[rule.expr].divisions)}
+    assert not raw, raw
+    assert promql.analysis("rate(a[5m]) / rate(b[5m])").divisions == (("rate", "rate"),)
 
 
 def test_every_alert_has_firing_and_silent_unit_tests() -> None:
@@ -204,41 +266,39 @@ def test_every_alert_has_firing_and_silent_unit_tests() -> None:
         for test in load(path)["tests"]:
             for case in test.get("alert_rule_test", []):
                 (fires if case.get("exp_alerts") else silent).add(case["alertname"])
-    names = set(alert_names())
+    names = {alert.name for alert in ALERTS}
     assert names - fires == set(), f"never proven to fire: {sorted(names - fires)}"
     assert names - silent == set(), f"never proven silent: {sorted(names - silent)}"
     assert fires - names == set(), f"tests for unknown alerts: {sorted(fires - names)}"
 
 
-def test_unit_tests_evaluate_groups_in_file_order() -> None:
-    """promtool evaluates groups in random order unless told: recording rules must come first."""
-    order = [group["name"] for path in (PROM / "rules" / "llm-recording.yml", PROM / "rules" / "llm-alerts.yml")
-             for group in load(path)["groups"]]
-    assert {p.name for p in RULE_FILES} == {"llm-recording.yml", "llm-alerts.yml"}
-    for path in TEST_FILES:
-        assert load(path)["group_eval_order"] == order, path.name
+def test_alert_reads_name_contract_families() -> None:
+    families = {spec.name for spec in contract.ALL_METRICS}
+    for alert in ALERTS:
+        assert set(alert.reads) <= families, (alert.name, set(alert.reads) - families)
 
 
 # --------------------------------------------------------------------------- documentation
 
 def test_runbook_has_an_entry_per_alert() -> None:
+    import re
+
     text = (REPO / "docs" / "runbooks.md").read_text()
     headings = re.findall(r"^## (\S+)\s*$", text, flags=re.M)
-    assert sorted(headings) == sorted(alert_names())
-    for name in alert_names():
-        section = text.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+    assert sorted(headings) == sorted(a.name for a in ALERTS)
+    for alert in ALERTS:
+        section = text.split(f"## {alert.name}\n", 1)[1].split("\n## ", 1)[0]
         for part in ("What it means", "First three things to check", "How to silence"):
-            assert part in section, (name, part)
+            assert part in section, (alert.name, part)
 
 
-def test_alerts_doc_table_lists_every_alert_once() -> None:
-    text = (REPO / "docs" / "alerts.md").read_text()
-    rows = re.findall(r"^\| `([A-Za-z0-9]+)` \|", text, flags=re.M)
-    assert sorted(rows) == sorted(alert_names())
-    for rule in alerts():
-        row = next(line for line in text.splitlines() if line.startswith(f"| `{rule['alert']}` |"))
-        severity = rule["labels"]["severity"]
-        assert f"| {severity} |" in row and ("pager" if severity == "critical" else "ticket") in row, row
+def test_shipped_objectives_default_repeats_the_built_in_defaults() -> None:
+    """exporter/config/objectives.yaml spells out the defaults; they are the rules' own."""
+    from llm_exporter.objectives import load_objectives
+
+    shipped = {o.key: o.value for o in load_objectives(REPO / "exporter" / "config" / "objectives.yaml")
+               if not o.app_id and not o.model}
+    assert shipped == {objective.key: objective.default for objective in cfg.OBJECTIVES}
 
 
 # --------------------------------------------------------------------------- e2e transformation
@@ -258,6 +318,74 @@ def test_e2e_transformation_only_shortens_for(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --------------------------------------------------------------------------- required families
+
+REQUIRED = {spec.name for spec in contract.ALL_METRICS if spec.required}
+SERIES_FAMILY = {series: spec.name for spec in contract.ALL_METRICS
+                 for series in ({spec.name + s for s in ("_bucket", "_sum", "_count")} if spec.kind == "histogram"
+                                else {spec.exposed_name})}
+
+
+def _firing_cases(alert: str) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """(test file, test, case) of every promtool case that expects `alert` to fire."""
+    return [(path, test, case) for path in TEST_FILES for test in load(path)["tests"]
+            for case in test.get("alert_rule_test", []) if case["alertname"] == alert and case.get("exp_alerts")]
+
+
+def _required_only(path: Path, test: dict[str, Any], case: dict[str, Any], alert: Alert) -> dict[str, Any]:
+    """The test with only the series of required families (and of the alert's own), asserting
+    through ALERTS that the alert still fires with the expected labels."""
+    allowed = REQUIRED | set(alert.reads)
+
+    def kept(series: str) -> bool:
+        name = series.split("{", 1)[0]
+        return name not in SERIES_FAMILY or SERIES_FAMILY[name] in allowed
+
+    checks = []
+    for expected in case["exp_alerts"]:
+        labels = {"alertname": alert.name, "alertstate": "firing", **expected["exp_labels"]}
+        matchers = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+        checks.append({"expr": f"max(ALERTS{{{matchers}}})", "eval_time": case["eval_time"],
+                       "exp_samples": [{"labels": "{}", "value": 1}]})
+    header = yaml.safe_load(outputs.test_header(path.name))
+    header["rule_files"] = [str(p) for p in RULE_FILES]
+    series = [s for s in test["input_series"] if kept(s["series"])]
+    return {**header, "tests": [{"interval": test.get("interval", "1m"), "input_series": series,
+                                 "promql_expr_test": checks}]}
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a.name)
+def test_alert_fires_from_required_families_alone(alert: Alert, tmp_path: Path) -> None:
+    """Fed only what docs/metrics.md marks as required (plus the families the alert is about),
+    with no optional helper series such as llm_gpu_up or llm_objective_*, the alert still fires
+    in at least one of its firing cases: it never waits for a series a source may not expose."""
+    cases = _firing_cases(alert.name)
+    assert cases, f"{alert.name} has no firing promtool case"
+    outcomes = []
+    for index, (path, test, case) in enumerate(cases):
+        stripped = tmp_path / f"{index}.test.yml"
+        stripped.write_text(yaml.safe_dump(_required_only(path, test, case, alert), sort_keys=False))
+        result = run(promtool(), "test", "rules", str(stripped))
+        if result.returncode == 0:
+            return
+        outcomes.append(f"{path.name} at {case['eval_time']}: {result.stdout[-600:]}")
+    pytest.fail(f"{alert.name} cannot fire from required families alone:\n" + "\n".join(outcomes))
+
+
+def test_required_families_check_notices_an_optional_gate(tmp_path: Path) -> None:
+    """The check above fails for an alert gated on an optional series (the old GPU rule)."""
+    gated = Alert("LLMGPUUnderutilized", "llm_gpu_utilization_ratio < 0.5 and on (job, instance) llm_gpu_up == 1",
+                  "warning", summary="s $value", description="d $value", dashboard=uids.GPU, fires_when="",
+                  reads=("llm_gpu_utilization_ratio",))
+    rules = tmp_path / "gated.yml"
+    rules.write_text(render_rule_file(RuleFile("gated.yml", "", (Group("g", (gated,)),))))
+    path, test, case = _firing_cases("LLMGPUUnderutilized")[0]
+    stripped = _required_only(path, test, case, gated)
+    stripped["rule_files"], stripped["group_eval_order"] = [str(rules)], ["g"]
+    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(stripped))
+    assert run(promtool(), "test", "rules", str(tmp_path / "t.test.yml")).returncode != 0
+
+
 # --------------------------------------------------------------------------- mutations
 
 MUTATIONS = {
@@ -269,23 +397,40 @@ MUTATIONS = {
     "error ratio without a traffic gate": (
         "llm-alerts.yml", "errors.test.yml", "and app_model:llm_requests:rate5m >= 0.1", "or vector(0) > 1"),
     "daily spend from the cumulative counter": (
-        "llm-recording.yml", "budget-long.test.yml",
-        "expr: sum by (department) (increase(llm_cost_usd_total[1d]))",
-        "expr: sum by (department) (llm_cost_usd_total)"),
-    "GPU alert without the llm_gpu_up gate": (
-        "llm-alerts.yml", "gpu.test.yml", "and on (job, instance) llm_gpu_up == 1", ""),
+        "llm-recording.yml", "budget-long.test.yml", "increase(llm_cost_usd_total[1d])", "llm_cost_usd_total"),
+    "GPU alert gated on llm_gpu_up == 1": (
+        "llm-alerts.yml", "gpu.test.yml", "unless on (job, instance) llm_gpu_up == 0",
+        "and on (job, instance) llm_gpu_up == 1"),
+    "GPU alert firing for unreadable GPUs": (
+        "llm-alerts.yml", "gpu.test.yml", "unless on (job, instance) llm_gpu_up == 0", ""),
     "quantile without rate() over buckets": (
         "llm-recording.yml", "latency.test.yml",
-        "sum by (job, provider, model, le) (rate(llm_request_duration_seconds_bucket[5m]))",
-        "sum by (job, provider, model, le) (llm_request_duration_seconds_bucket)"),
+        "rate(llm_request_duration_seconds_bucket[5m])", "llm_request_duration_seconds_bucket"),
     "burn-rate page at 10x instead of 14.4x": (
         "llm-alerts.yml", "slo.test.yml",
-        "model:llm_error_budget_burn_rate:rate1h > 14.4", "model:llm_error_budget_burn_rate:rate1h > 10"),
+        "app_model:llm_error_budget_burn_rate:rate1h > 14.4", "app_model:llm_error_budget_burn_rate:rate1h > 10"),
     "cost bucket matched as le=\"1.0\" only": (
         "llm-recording.yml", "budget.test.yml", 'le=~"1(\\\\.0)?"', 'le="1.0"'),
     "quality alert without the traffic gate": (
         "llm-alerts.yml", "quality.test.yml",
         "and on (job, app_id) sum by (job, app_id) (app:llm_requests:rate5m) > 0", ""),
+    "one latency threshold for every model": (
+        "llm-alerts.yml", "objectives.test.yml",
+        "> app_model:llm_objective_latency_p95_seconds:resolved", "> 10"),
+    "app-and-model objective ignored": (
+        "llm-recording.yml", "objectives.test.yml",
+        'app_model:llm_pairs_seen:zero + on (app_id, model) group_left max by (app_id, model) '
+        '(llm_objective_latency_p95_seconds{app_id!="", model!=""})\n            or ', ""),
+    "model objective ignored": (
+        "llm-recording.yml", "objectives.test.yml",
+        '(llm_objective_latency_p95_seconds{app_id="", model!=""})', '(llm_objective_latency_p95_seconds{app_id="x"})'),
+    "no built-in default": (
+        "llm-recording.yml", "objectives.test.yml",
+        "\n            or app_model:llm_pairs_seen:zero + 10\n", "\n"),
+    "burn rate against a fixed 99.5% objective": (
+        "llm-recording.yml", "objectives.test.yml",
+        "expr: 1 - app_model:llm_objective_availability_ratio:resolved",
+        "expr: app_model:llm_pairs_seen:zero + 0.005"),
 }
 
 

@@ -113,21 +113,25 @@ def _run_with_config(tmp_path, pricing: str | None, budgets: str | None) -> subp
     ("pricing", "budgets", "expected"),
     [
         ("<missing>", None, "pricing.yaml: (file): file not found"),
-        ("currency: USD\nas_of: x\nmodels: {gpt-4o: {input: 1, output: [}\n", None, "pricing.yaml: line 3"),
-        ("currency: USD\nas_of: x\nmodels:\n  gpt-4o: {input: -1, output: 2}\n", None,
+        ("currency: USD\nas_of: 2026-01-01\nmodels: {gpt-4o: {input: 1, output: [}\n", None, "pricing.yaml: line 3"),
+        ("currency: USD\nas_of: 2026-01-01\nmodels:\n  gpt-4o: {input: -1, output: 2}\n", None,
          "pricing.yaml: models.gpt-4o.input: Input should be greater than or equal to 0"),
-        ("currency: USD\nas_of: x\nmodels:\n  gpt-4o: {input: 1}\n", None,
+        ("currency: USD\nas_of: 2026-01-01\nmodels:\n  gpt-4o: {input: 1}\n", None,
          "pricing.yaml: models.gpt-4o.output: Field required"),
-        ("currency: EUR\nas_of: x\nmodels:\n  gpt-4o: {input: 1, output: 1}\n", None, "pricing.yaml: currency"),
+        ("currency: EUR\nas_of: 2026-01-01\nmodels:\n  gpt-4o: {input: 1, output: 1}\n", None,
+         "pricing.yaml: currency: unknown currency 'EUR'"),
         ("- just\n- a list\n", None, "pricing.yaml: (document): expected a mapping"),
         (None, "currency: USD\ndepartments:\n  eng: {daily: 10, monthly: 5}\n",
          "budgets.yaml: departments.eng.monthly"),
         (None, "currency: USD\ndepartments:\n  eng: {daily: 10, monthly: 500, weekly: 3}\n",
          "budgets.yaml: departments.eng.weekly: Extra inputs are not permitted"),
         (None, "currency: USD\ndepartments: {}\n", "budgets.yaml: departments"),
+        ("currency: USD\nas_of: 2026-01-01\nmodels:\n  gpt-4o: {input: 1, output: 1}\n"
+         "  gpt-4o: {input: 2, output: 2}\n", None,
+         "pricing.yaml: line 5, column 3: duplicate key 'gpt-4o' (first at line 4)"),
     ],
     ids=["missing", "bad-yaml", "negative-price", "missing-key", "currency", "not-a-mapping", "monthly<daily",
-         "unknown-key", "empty"],
+         "unknown-key", "empty", "duplicate-model"],
 )
 def test_bad_config_stops_startup_naming_file_and_key(tmp_path, pricing, budgets, expected) -> None:
     result = _run_with_config(tmp_path, pricing, budgets)

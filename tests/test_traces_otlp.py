@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from llm_exporter.recorder import LLMCall, Recorder
 from llm_exporter.telemetry.context import mint_trace_context, parse_traceparent
 from llm_exporter.telemetry.pipeline import build_resource
 from llm_exporter.telemetry.sampling import TracePolicy
+from tests.support.metrics_text import families, sample_sum
 from tests.support.otlp import OtlpReceiver, Span, traces_by_id
 from tests.support.processes import Running, run_exporter, stop, wait_for
 
@@ -131,7 +133,8 @@ def test_log_records_join_their_spans(burst) -> None:
     joined = 0
     for record in call_logs:
         assert len(record.trace_id) == 32 and len(record.span_id) == 16
-        assert record.severity_text == ("WARN" if record.attributes.get("error") else "INFO")
+        # simulated successes are debug lines, kept off stdout but exported (the logs dashboards show them)
+        assert record.severity_text == ("WARN" if record.attributes.get("error") else "DEBUG")
         for key in ("request_id", "app_id", "provider", "model", "tokens.input", "tokens.output", "latency_ms"):
             assert key in record.attributes, key
         span = llm_by_trace.get(record.trace_id)
@@ -227,6 +230,10 @@ def test_default_service_name(monkeypatch) -> None:
     assert build_resource().attributes["service.name"] == "custom"
 
 
+def recorded_calls(exporter: Running) -> float:
+    return sample_sum(families(requests.get(exporter.url + "/metrics", timeout=5).text)["llm_requests"], "_total")
+
+
 def test_queued_telemetry_is_flushed_at_shutdown() -> None:
     """Batches wait a minute here, so what arrives was sent by the flush on SIGTERM."""
     receiver = OtlpReceiver()
@@ -235,7 +242,7 @@ def test_queued_telemetry_is_flushed_at_shutdown() -> None:
                    OTEL_BLRP_MAX_EXPORT_BATCH_SIZE="2048")
     try:
         with run_exporter("--mode", "mock", "--mock-rps", "40", "--seed", "2", env=env) as exporter:
-            wait_for(lambda: exporter.log().count('"event":"llm_call"') >= 20, timeout=60, what="20 logged calls")
+            wait_for(lambda: recorded_calls(exporter) >= 20, timeout=60, what="20 recorded calls")
             assert receiver.spans() == [] and receiver.logs() == []
             assert stop(exporter.process) is not None
         assert len({s.trace_id for s in receiver.spans()}) >= 20

@@ -1,7 +1,9 @@
 """Dashboards as code: `python -m grafana.generator` writes grafana/dashboards/*.json.
 
 One module per dashboard, each with `build() -> Dashboard`; `builder` turns them into Grafana's
-JSON model and `rules` reads alert thresholds from prometheus/rules so panels match the alerts.
+JSON model; thresholds come from prometheus/generator/config.py, the one place the alerts read
+them from too. Modules are imported when dashboards are built, so that the rules generator can
+import `uids` without building every dashboard.
 """
 
 from __future__ import annotations
@@ -9,15 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import cost, errors, gpu, latency, logs_traces, overview, slo
 from .builder import Dashboard
 
 OUTPUT_DIR = Path(__file__).resolve().parents[1] / "dashboards"
-MODULES = (overview, latency, cost, errors, gpu, slo, logs_traces)
 
 
 def dashboards() -> list[Dashboard]:
-    return [module.build() for module in MODULES]
+    from . import cost, errors, gpu, latency, logs_traces, overview, slo
+
+    return [module.build() for module in (overview, latency, cost, errors, gpu, slo, logs_traces)]
 
 
 def render(dashboard: Dashboard) -> str:

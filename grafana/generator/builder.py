@@ -21,6 +21,8 @@ LOKI = {"type": "loki", "uid": "loki"}
 TEMPO = {"type": "tempo", "uid": "tempo"}
 PROMETHEUS_NAME = "Prometheus"  # the alert list panel selects its rule source by datasource name
 
+NO_DATA = "No data from the selected sources"  # what a panel a source cannot feed shows
+
 PANEL_TYPES = ("timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "logs", "traces", "alertlist", "text")
 
 # Columns a table of instant Prometheus results should not show.
@@ -190,6 +192,7 @@ class Panel:
             defaults["color"] = self.color or {"mode": "palette-classic" if self.type == "timeseries" else "thresholds"}
             defaults["mappings"] = self.mappings
             defaults["thresholds"] = self.thresholds or thresholds("green")
+            defaults["noValue"] = NO_DATA
             for key in ("unit", "decimals", "min", "max"):
                 value = getattr(self, key)
                 if value is not None:

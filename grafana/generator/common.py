@@ -1,99 +1,95 @@
-"""What the dashboards share: template variables, label selectors, thresholds from the alerts."""
+"""What the dashboards share: template variables, label selectors, thresholds from the rules' config."""
 
 from __future__ import annotations
 
-import re
+from llm_exporter import contract
+from prometheus.generator import config as cfg
+from prometheus.generator import recording
 
-from . import rules
-from .builder import Variable, dashboard_link, thresholds
-
-# Dashboard uids (also in docs/dashboards.md and the README).
-OVERVIEW = "llm-overview"
-LATENCY = "llm-latency"
-COST = "llm-cost"
-ERRORS = "llm-errors"
-GPU = "llm-gpu"
-SLO = "llm-slo"
-LOGS_TRACES = "llm-logs-traces"
+from .builder import PromQuery, Variable, dashboard_link, override, thresholds
+from .uids import COST, ERRORS, GPU, LATENCY, LOGS_TRACES, OVERVIEW, SLO  # noqa: F401  (re-exported)
 
 SERVICE_NAME = "llm-exporter"  # OTEL service.name of the exporter (Loki label service_name)
 
 # -- template variables (multi-select, All = ".*") -----------------------------------------
 
-GPU_VAR = Variable("gpu", "GPU", "label_values(llm_gpu_utilization_ratio, gpu)")
+CALLS = recording.requests_rate("5m")  # every source's calls, counted once: what the variables list
+GPU_VAR = Variable("gpu", "GPU", f"label_values({recording.GPU_SIGNALS['utilization']}, gpu)")
+GPU_SOURCE_VAR = Variable("source", "Source", f"label_values({recording.GPU_SIGNALS['utilization']}, source)")
 
 
 def variables(*names: str) -> list[Variable]:
-    """department, app_id and model, in that order, each narrowed by the ones before it."""
-    chosen = [n for n in ("department", "app_id", "model") if n in names]
-    labels = {"department": "Department", "app_id": "App", "model": "Model"}
+    """source, department, app_id and model, in that order, each narrowed by the ones before it."""
+    chosen = [n for n in ("source", "department", "app_id", "model") if n in names]
+    labels = {"source": "Source", "department": "Department", "app_id": "App", "model": "Model"}
     out = []
     for index, name in enumerate(chosen):
         matchers = ", ".join(f'{prev}=~"${prev}"' for prev in chosen[:index])
-        out.append(Variable(name, labels[name], f"label_values(llm_requests_total{{{matchers}}}, {name})"
-                            if matchers else f"label_values(llm_requests_total, {name})"))
+        out.append(Variable(name, labels[name], f"label_values({CALLS}{{{matchers}}}, {name})"
+                            if matchers else f"label_values({CALLS}, {name})"))
     return out
 
 
-# Label matchers, by which labels a series has.
-SEL_CALL = 'model=~"$model", app_id=~"$app_id"'  # histograms, llm_errors_total
-SEL_FULL = f'{SEL_CALL}, department=~"$department"'  # requests, tokens, cost (+ app_model: rules)
-SEL_MODEL = 'model=~"$model"'  # model: rules
-SEL_APP = 'app_id=~"$app_id"'  # app: rules, quality
-SEL_DEPT = 'department=~"$department"'  # department: rules, budgets
+# Label matchers, by which labels a series has. Every source's recorded series carry `source`;
+# this project's own raw series do not, so `source=~"$source"` keeps them only while "All" (or
+# "llm") is selected: panels a source cannot feed show "no data from the selected sources".
+SEL_SOURCE = 'source=~"$source"'
+SEL_CALL = f'{SEL_SOURCE}, model=~"$model", app_id=~"$app_id"'  # histograms, llm_errors_total
+SEL_FULL = f'{SEL_CALL}, department=~"$department"'  # calls, tokens, cost (app_model: rules)
+SEL_MODEL = f'{SEL_SOURCE}, model=~"$model"'  # model: rules
+SEL_APP = 'app_id=~"$app_id"'  # app: rules, quality (this project's own series)
+SEL_DEPT = 'department=~"$department"'  # department: rules, budgets (every source summed)
 
-# -- thresholds: the constants the shipped alerts use --------------------------------------
+# -- thresholds: the numbers the alerts use (prometheus/generator/config.py) -------------------
+# Objectives are per app and model; stat panels colour against the default objective, and the
+# per-model panels draw each model's own objective as a dashed line (objective_line).
 
-ERROR_RATIO_MAX = rules.alert_threshold("LLMErrorRatioHigh", "app_model:llm_request_error_ratio:rate5m")
-LATENCY_P95_MAX = rules.alert_threshold("LLMLatencyP95High", "model:llm_request_duration_seconds:p95_rate5m")
-TTFT_P95_MAX = rules.alert_threshold("LLMTimeToFirstTokenP95High", "model:llm_time_to_first_token_seconds:p95_rate5m")
-BUDGET_WARNING = rules.alert_threshold("LLMDailyBudgetNearlySpent", "department:llm_budget_daily_usage:ratio")
-BUDGET_CRITICAL = rules.alert_threshold("LLMDailyBudgetExceeded", "department:llm_budget_daily_usage:ratio")
-FORECAST_MAX = rules.alert_threshold("LLMMonthlyBudgetForecastExceeded", "department:llm_budget_monthly_forecast:ratio")
-GPU_UTILIZATION_MIN = rules.alert_threshold("LLMGPUUnderutilized", "llm_gpu_utilization_ratio")
-QUALITY_MIN = rules.alert_threshold("LLMQualityScoreLow", "app:llm_quality_score:min")
-NEGATIVE_FEEDBACK_MAX = rules.alert_threshold("LLMNegativeFeedbackHigh", "app:llm_feedback_negative_ratio:rate1h")
-SLO_TARGET = rules.slo_target()
+ERROR_RATIO_MAX = cfg.ERROR_RATIO_OBJECTIVE.default
+LATENCY_P95_MAX = cfg.LATENCY_OBJECTIVE.default
+TTFT_P95_MAX = cfg.TTFT_OBJECTIVE.default
+TPOT_P95_MAX = cfg.TPOT_OBJECTIVE.default
+BUDGET_WARNING = cfg.DAILY_BUDGET_WARNING
+BUDGET_CRITICAL = cfg.DAILY_BUDGET_CRITICAL
+FORECAST_MAX = cfg.MONTHLY_FORECAST_MAX
+GPU_UTILIZATION_MIN = cfg.GPU_UTILIZATION_MIN
+QUALITY_MIN = cfg.QUALITY_SCORE_MIN
+NEGATIVE_FEEDBACK_MAX = cfg.NEGATIVE_FEEDBACK_MAX
+SLO_TARGET = cfg.AVAILABILITY_OBJECTIVE.default
+EXPENSIVE_USD = cfg.EXPENSIVE_REQUEST_USD
 
 # Burn-rate windows, and the multi-window pairs the two burn-rate alerts use: (alert, long
 # window, short window, factor). Both windows of a pair must exceed the same factor.
-BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+BURN_WINDOWS = cfg.rate_windows()
+BURN_PAIRS = tuple((alert.name, w.long, w.short, w.factor) for alert in cfg.BURN_ALERTS for w in alert.windows)
+
+OBJECTIVE_LEGEND = "objective"
+# Objective series drawn as dashed lines without fill, whatever the panel's own style.
+OBJECTIVE_STYLE = override("byRegexp", f"^{OBJECTIVE_LEGEND} .*", {
+    "custom.lineStyle": {"fill": "dash", "dash": [10, 10]}, "custom.fillOpacity": 0, "custom.lineWidth": 1})
 
 
-def _burn_pair(alert: str, long: str, short: str) -> tuple[str, str, str, float]:
-    factor = rules.alert_threshold(alert, f"model:llm_error_budget_burn_rate:rate{long}")
-    if rules.alert_threshold(alert, f"model:llm_error_budget_burn_rate:rate{short}") != factor:
-        raise rules.RuleLookupError(f"{alert}: windows {long} and {short} use different factors")
-    return alert, long, short, factor
+def objective_line(objective: cfg.Objective, by: str, selector: str = SEL_CALL) -> PromQuery:
+    """Each `by` group's objective: the strictest resolved objective among the selected pairs."""
+    return PromQuery(f"min by ({by}) ({recording.resolved(objective)}{{{selector}}})",
+                     legend=f"{OBJECTIVE_LEGEND} {{{{{by}}}}}")
 
-
-BURN_PAIRS = (
-    _burn_pair("LLMErrorBudgetBurnFast", "1h", "5m"),
-    _burn_pair("LLMErrorBudgetBurnFast", "6h", "30m"),
-    _burn_pair("LLMErrorBudgetBurnSlow", "1d", "2h"),
-    _burn_pair("LLMErrorBudgetBurnSlow", "3d", "6h"),
-)
-
-
-def expensive_request_usd() -> float:
-    """The cost above which LLMExpensiveRequest counts a call (the `le` its rule subtracts)."""
-    rules.alert_expr("LLMExpensiveRequest")  # the alert must exist
-    expr = rules.recording_expr("instance:llm_requests_over_1usd:total")
-    match = re.search(r'le=~?"([0-9]+(?:\.[0-9]+)?)', expr)
-    if match is None:
-        raise rules.RuleLookupError("instance:llm_requests_over_1usd:total has no le matcher")
-    return float(match.group(1))
-
-
-EXPENSIVE_USD = expensive_request_usd()
 
 # -- query shapes ----------------------------------------------------------------------------
 
 
-def quantile(q: float, buckets: str, by: str = "", window: str = "5m") -> str:
-    """Quantile of a classic histogram (5 minutes: the window the latency alerts use). `>= 0`
-    drops the NaN of a series with no observation in the window, so legends and tables list only
-    series with data (histogram_quantile never returns a negative value)."""
+def quantile(q: float, spec: contract.MetricSpec, by: str = "", selector: str = SEL_CALL) -> str:
+    """Quantile of a latency histogram from the recorded 5-minute bucket rates (the window the
+    latency alerts use), every source's own buckets kept apart (their edges differ): per `by`, the
+    slowest source. `>= 0` drops the NaN of a series with no observation in the window, so legends
+    and tables list only series with data (histogram_quantile never returns a negative value)."""
+    group = ", ".join(filter(None, ("le", "job", "source", by)))
+    per_source = f"histogram_quantile({q}, sum by ({group}) ({recording.buckets(spec)}{{{selector}}}))"
+    return f"max{f' by ({by})' if by else ''} ({per_source}) >= 0"
+
+
+def raw_quantile(q: float, buckets: str, by: str = "", window: str = "5m") -> str:
+    """Quantile of one of this project's own histograms, read raw (the request-cost histogram,
+    which no other source has)."""
     group = f"le, {by}" if by else "le"
     return f"histogram_quantile({q}, sum by ({group}) (rate({buckets}[{window}]))) >= 0"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus.generator import recording
+
 from . import common as c
 from .builder import (
     HIDDEN_COLUMNS,
@@ -18,34 +20,38 @@ from .builder import (
 
 F = c.SEL_FULL
 D = c.SEL_DEPT
-COST_RATE = f"rate(llm_cost_usd_total{{{F}}}[5m])"
-REQUEST_RATE = f"rate(llm_requests_total{{{F}}}[5m])"
-TOKEN_RATE = f"rate(llm_tokens_total{{{F}}}[5m])"
-OVER = f"instance:llm_requests_over_1usd:total{{{c.SEL_CALL}}}"
+COST_RATE = f"{recording.cost('rate', '5m')}{{{F}}}"
+COST_1D = f"{recording.cost('increase', '1d')}{{{F}}}"
+REQUEST_RATE = f"{recording.requests_rate('5m')}{{{F}}}"
+TOKEN_RATE = f"{recording.tokens('rate', '5m')}{{{F}}}"
+OVER = f"{recording.EXPENSIVE_REQUESTS}{{{c.SEL_CALL}}}"
 
 
 def build() -> Dashboard:
     budget = c.upper(c.BUDGET_CRITICAL, c.BUDGET_WARNING)
     expensive = f"${c.EXPENSIVE_USD:g}"
     panels = [
-        stat("Spend, last 24 h", PromQuery(f"sum(increase(llm_cost_usd_total{{{F}}}[1d]))"), unit="currencyUSD",
-             decimals=0, w=5),
+        stat("Spend, last 24 h", PromQuery(f"sum({COST_1D})"), unit="currencyUSD", decimals=0, w=5,
+             description="Each source's own spend where it reports one (this project's exporter, LiteLLM, OpenLIT), "
+                         "else its tokens at the pricing file's prices (or its GPU hours, for a self-hosted model "
+                         "with a GPU-hour price): docs/pricing.md."),
         stat("Spend rate", PromQuery(f"sum({COST_RATE}) * 3600"), unit="currencyUSD", decimals=2, w=5,
              description="US dollars per hour at the last 5 minutes' rate."),
-        stat("Cost per request", PromQuery(c.ratio(
-            f"sum(increase(llm_cost_usd_total{{{F}}}[1h]))", f"sum(increase(llm_requests_total{{{F}}}[1h]))")),
-            unit="currencyUSD", decimals=4, w=5, description="Mean over the last hour, failed calls included."),
-        stat("Cost per 1K tokens", PromQuery(c.ratio(
-            f"1000 * sum(increase(llm_cost_usd_total{{{F}}}[1h]))", f"sum(increase(llm_tokens_total{{{F}}}[1h]))")),
-            unit="currencyUSD", decimals=4, w=5, description="Input and output tokens together, last hour."),
+        stat("Cost per request", PromQuery(c.ratio(f"sum({COST_RATE})", f"sum({REQUEST_RATE})")),
+             unit="currencyUSD", decimals=4, w=5, description="Mean over the last 5 minutes, failed calls included."),
+        stat("Cost per 1K tokens", PromQuery(c.ratio(f"1000 * sum({COST_RATE})", f"sum({TOKEN_RATE})")),
+             unit="currencyUSD", decimals=4, w=5, description="Input and output tokens together, last 5 minutes."),
         stat(f"Calls over {expensive}, last 24 h", PromQuery(f"sum(increase({OVER}[1d]))"), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
-             description=f"Single calls that cost more than {expensive} (LLMExpensiveRequest fires on any)."),
+             description=f"Single calls that cost more than {expensive} (LLMExpensiveRequest fires on any). Only "
+                        "sources that price each call have it: this project's exporter and library."),
         stat("Unpriced calls, last hour", PromQuery(
-            f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h])) or vector(0)"), unit="none",
+            f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h]))"
+            f" or 0 * sum(llm_requests_total{{{c.SEL_MODEL}}})"), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
              description="Calls to models missing from pricing.yaml: their cost is not counted "
-                         "(LLMUnpricedRequests). Add the model's price."),
+                         "(LLMUnpricedRequests). Add the model's price. Counted by this project's "
+                         "exporter and library only."),
 
         bargauge("Daily budget used, last 24 h", PromQuery(
             f"department:llm_budget_daily_usage:ratio{{{D}}}", legend="{{department}}"),
@@ -60,7 +66,7 @@ def build() -> Dashboard:
             f"department:llm_budget_usd:monthly{{{D}}}",
             f"department:llm_budget_monthly_forecast:ratio{{{D}}}",
         )), unit="currencyUSD", decimals=0, w=8, sort_by="Forecast / budget", bounds=NON_NEGATIVE,
-            description="Spend of a whole month at the last 7 days' rate, against the monthly budget "
+            description="A whole month at the mean daily spend of the last 7 days, against the monthly budget "
                         f"(LLMMonthlyBudgetForecastExceeded above {c.FORECAST_MAX:.0%}).",
             transformations=[
                 {"id": "merge", "options": {}},
@@ -82,11 +88,9 @@ def build() -> Dashboard:
                    unit="currencyUSD", decimals=2, stack=True, w=8),
 
         bargauge("Spend by app, last 24 h", PromQuery(
-            f"sort_desc(sum by (app_id) (increase(llm_cost_usd_total{{{F}}}[1d])))", legend="{{app_id}}"),
-            unit="currencyUSD", decimals=0, w=8),
+            f"sort_desc(sum by (app_id) ({COST_1D}))", legend="{{app_id}}"), unit="currencyUSD", decimals=0, w=8),
         bargauge("Spend by model, last 24 h", PromQuery(
-            f"sort_desc(sum by (model) (increase(llm_cost_usd_total{{{F}}}[1d])))", legend="{{model}}"),
-            unit="currencyUSD", decimals=0, w=8),
+            f"sort_desc(sum by (model) ({COST_1D}))", legend="{{model}}"), unit="currencyUSD", decimals=0, w=8),
         bargauge("Spend by department, last 24 h", PromQuery(
             f"sort_desc(department:llm_cost_usd:increase1d{{{D}}})", legend="{{department}}"),
             unit="currencyUSD", decimals=0, w=8),
@@ -94,7 +98,8 @@ def build() -> Dashboard:
         timeseries("Cost per request by model", PromQuery(
             c.ratio(f"sum by (model) ({COST_RATE})", f"sum by (model) ({REQUEST_RATE})"), legend="{{model}}"),
             unit="currencyUSD", decimals=4, w=12,
-            description="Self-hosted models are priced at 0 (the GPUs are paid for separately)."),
+            description="A self-hosted model costs what its GPU-hour price in the pricing file says, shared out "
+                        "by tokens (0 without one: the GPUs are paid for separately)."),
         timeseries("Cost per 1K tokens by model", PromQuery(
             c.ratio(f"1000 * sum by (model) ({COST_RATE})", f"sum by (model) ({TOKEN_RATE})"), legend="{{model}}"),
             unit="currencyUSD", decimals=4, w=12),
@@ -105,7 +110,7 @@ def build() -> Dashboard:
             description="Priced calls per cost bucket. The top rows are the most expensive calls: their exemplar "
                         "dots open the trace."),
         timeseries("P99 request cost by model", PromQuery(
-            c.quantile(0.99, f"llm_request_cost_usd_bucket{{{c.SEL_CALL}}}", "model"), legend="{{model}}"),
+            c.raw_quantile(0.99, f"llm_request_cost_usd_bucket{{{c.SEL_CALL}}}", "model"), legend="{{model}}"),
             unit="currencyUSD", decimals=3, w=6, h=9),
         table(f"Calls over {expensive} by app and model, last 24 h", PromQuery(
             f"sort_desc(sum by (app_id, model) (increase({OVER}[1d])))", instant=True, format="table"),
@@ -119,5 +124,5 @@ def build() -> Dashboard:
         c.COST, "LLM Cost and budgets",
         "Spend by department, model and app; daily budget consumption; month-end forecast; cost per request "
         "and per 1K tokens; the most expensive calls.",
-        panels, c.variables("department", "app_id", "model"), tags=["cost"], time_from="now-6h",
+        panels, c.variables("source", "department", "app_id", "model"), tags=["cost"], time_from="now-6h",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus.generator import config as cfg
+
 from . import common as c
 from .builder import Dashboard, PromQuery, bargauge, stat, timeseries
 
@@ -20,11 +22,16 @@ NEGATIVE = c.ratio(f'sum(rate(llm_feedback_total{{rating="negative", {A}}}[1h]))
 
 
 def build() -> Dashboard:
-    error_line = {"thresholds": c.upper(c.ERROR_RATIO_MAX), "threshold_style": "line"}
+    def objective(by: str) -> dict:
+        return {"overrides": [c.OBJECTIVE_STYLE],
+                "description": f"Dashed: each {by.removesuffix('_id')}'s error-ratio objective (the strictest "
+                               "among the selected pairs); LLMErrorRatioHigh fires per app and model above its own."}
+
     panels = [
         stat("Error ratio", PromQuery(error_ratio()), unit="percentunit", decimals=2, w=5,
              thresholds=c.upper(c.ERROR_RATIO_MAX),
-             description=f"Last 5 minutes. LLMErrorRatioHigh fires per app and model above {c.ERROR_RATIO_MAX:.0%}."),
+             description=f"Last 5 minutes. Red from the default objective ({c.ERROR_RATIO_MAX:.0%}); "
+                         "LLMErrorRatioHigh fires per app and model above its own."),
         stat("Failed calls / s", PromQuery(f"sum(app_model:llm_request_errors:rate5m{{{F}}})"), unit="reqps",
              decimals=2, w=5),
         stat("Negative feedback", PromQuery(NEGATIVE), unit="percentunit", decimals=1, w=5,
@@ -38,14 +45,18 @@ def build() -> Dashboard:
              description=f"LLMQualityScoreLow fires below {c.QUALITY_MIN:g}."),
 
         timeseries("Error ratio by model", PromQuery(error_ratio("model"), legend="{{model}}"),
-                   unit="percentunit", decimals=1, w=12, **error_line),
+                   c.objective_line(cfg.ERROR_RATIO_OBJECTIVE, "model", c.SEL_CALL),
+                   unit="percentunit", decimals=1, w=12, **objective("model")),
         timeseries("Error ratio by app", PromQuery(error_ratio("app_id"), legend="{{app_id}}"),
-                   unit="percentunit", decimals=1, w=12, **error_line),
+                   c.objective_line(cfg.ERROR_RATIO_OBJECTIVE, "app_id", c.SEL_CALL),
+                   unit="percentunit", decimals=1, w=12, **objective("app_id")),
 
         timeseries("Errors by type", PromQuery(
             f"sum by (error_type) (rate(llm_errors_total{{{c.SEL_CALL}}}[$__rate_interval]))",
             legend="{{error_type}}"), unit="reqps", decimals=2, stack=True, w=12, draw="bars", fill=80,
-            description="Failed calls per second by error type (no department label on this counter)."),
+            description="Failed calls per second by error type (no department label on this counter). This "
+                        "project's exporter and library only: other sources report failures without the same "
+                        "types."),
         bargauge("Errors by model and type, last hour", PromQuery(
             f"sort_desc(sum by (model, error_type) (increase(llm_errors_total{{{c.SEL_CALL}}}[1h])))",
             legend="{{model}} {{error_type}}"), unit="none", decimals=0, w=12),
@@ -73,5 +84,5 @@ def build() -> Dashboard:
     return Dashboard(
         c.ERRORS, "LLM Errors and quality",
         "Error ratio and error types over time; user feedback, flagged responses and the rolling quality score.",
-        panels, c.variables("department", "app_id", "model"), tags=["errors", "quality"],
+        panels, c.variables("source", "department", "app_id", "model"), tags=["errors", "quality"],
     )

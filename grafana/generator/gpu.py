@@ -1,12 +1,23 @@
-"""GPU: are the self-hosted GPUs busy, healthy and within their memory, power and thermal limits?"""
+"""GPU: are the self-hosted GPUs and their model servers busy, healthy and within their limits?"""
 
 from __future__ import annotations
+
+from llm_exporter import contract
+from prometheus.generator import recording
 
 from . import common as c
 from .builder import RATIO, Dashboard, PromQuery, gauge, stat, thresholds, timeseries
 
-G = 'gpu=~"$gpu"'
-LEGEND = "GPU {{gpu}}"
+G = 'gpu=~"$gpu", source=~"$source"'
+LEGEND = "GPU {{gpu}} ({{instance}})"
+UTILIZATION, MEMORY_USED, MEMORY_TOTAL, POWER, TEMPERATURE = (
+    f"{recording.GPU_SIGNALS[signal]}{{{G}}}"
+    for signal in ("utilization", "memory_used", "memory_total", "power", "temperature"))
+ENGINES = 'source=~".*"'  # engine gauges carry no GPU label: every engine's, whatever the GPU selection
+
+
+def _engine(signal: str) -> str:
+    return f"{recording.ENGINE_GAUGES[signal][0]}{{{ENGINES}}}"
 
 
 def build() -> Dashboard:
@@ -16,38 +27,53 @@ def build() -> Dashboard:
              color_mode="background", thresholds=thresholds("red", (1, "green")),
              mappings=[{"type": "value", "options": {"0": {"text": "unreadable", "index": 0},
                                                      "1": {"text": "readable", "index": 1}}}],
-             description="1 when every exporter could read its GPUs (NVML or the mock fleet)."),
-        stat("GPUs", PromQuery(f"count(llm_gpu_utilization_ratio{{{G}}})"), unit="none", decimals=0, w=4, graph=False),
-        gauge("Mean utilisation", PromQuery(f"avg(llm_gpu_utilization_ratio{{{G}}})"), unit="percentunit",
+             description="1 when every exporter of this project could read its GPUs (NVML or the mock fleet); "
+                         "dcgm-exporter has no such series."),
+        stat("GPUs", PromQuery(f"count({UTILIZATION})"), unit="none", decimals=0, w=4, graph=False),
+        gauge("Mean utilisation", PromQuery(f"avg({UTILIZATION})"), unit="percentunit",
               decimals=0, min=0, max=1, w=4, h=5, thresholds=util,
               description=f"LLMGPUUnderutilized fires per GPU below {c.GPU_UTILIZATION_MIN:.0%} for 10 minutes."),
-        gauge("Memory in use", PromQuery(
-            f"sum(llm_gpu_memory_used_bytes{{{G}}}) / sum(llm_gpu_memory_total_bytes{{{G}}})"),
-            unit="percentunit", decimals=0, min=0, max=1, w=4, h=5,
-            thresholds=thresholds("green", (0.85, "orange"), (0.95, "red"))),
-        stat("Power draw", PromQuery(f"sum(llm_gpu_power_watts{{{G}}})"), unit="watt", decimals=0, w=4),
-        stat("Hottest GPU", PromQuery(f"max(llm_gpu_temperature_celsius{{{G}}})"), unit="celsius", decimals=0, w=4,
+        gauge("Memory in use", PromQuery(f"sum({MEMORY_USED}) / sum({MEMORY_TOTAL})"),
+              unit="percentunit", decimals=0, min=0, max=1, w=4, h=5,
+              thresholds=thresholds("green", (0.85, "orange"), (0.95, "red"))),
+        stat("Power draw", PromQuery(f"sum({POWER})"), unit="watt", decimals=0, w=4),
+        stat("Hottest GPU", PromQuery(f"max({TEMPERATURE})"), unit="celsius", decimals=0, w=4,
              thresholds=thresholds("green", (80, "orange"), (90, "red")),
              description="No alert on temperature: 80/90 °C are the usual throttling region of data-centre GPUs."),
 
-        timeseries("Utilisation per GPU", PromQuery(f"llm_gpu_utilization_ratio{{{G}}}", legend=LEGEND),
+        timeseries("Utilisation per GPU", PromQuery(UTILIZATION, legend=LEGEND),
                    unit="percentunit", decimals=0, min=0, max=1, w=12, thresholds=util, threshold_style="line",
-                   description=f"Line: the LLMGPUUnderutilized threshold ({c.GPU_UTILIZATION_MIN:.0%})."),
-        timeseries("Memory used per GPU", PromQuery(f"llm_gpu_memory_used_bytes{{{G}}}", legend=LEGEND),
-                   PromQuery(f"max(llm_gpu_memory_total_bytes{{{G}}})", legend="installed (largest GPU)"),
+                   description=f"Line: the LLMGPUUnderutilized threshold ({c.GPU_UTILIZATION_MIN:.0%}). From "
+                               "dcgm-exporter, the graphics engine's active ratio where the GPU reports it, else "
+                               "its utilisation percentage."),
+        timeseries("Memory used per GPU", PromQuery(MEMORY_USED, legend=LEGEND),
+                   PromQuery(f"max({MEMORY_TOTAL})", legend="installed (largest GPU)"),
                    unit="bytes", decimals=1, w=12),
-        timeseries("Power per GPU", PromQuery(f"llm_gpu_power_watts{{{G}}}", legend=LEGEND),
-                   unit="watt", decimals=0, w=12),
-        timeseries("Temperature per GPU", PromQuery(f"llm_gpu_temperature_celsius{{{G}}}", legend=LEGEND),
+        timeseries("Power per GPU", PromQuery(POWER, legend=LEGEND), unit="watt", decimals=0, w=12),
+        timeseries("Temperature per GPU", PromQuery(TEMPERATURE, legend=LEGEND),
                    unit="celsius", decimals=0, w=12, thresholds=thresholds("green", (80, "orange"), (90, "red")),
                    threshold_style="line"),
         timeseries("Self-hosted traffic", PromQuery(
-            'sum by (model) (model:llm_requests:rate5m{provider="vllm"})', legend="{{model}}"),
-            unit="reqps", decimals=2, w=24, h=6,
-            description="Calls to the self-hosted models the GPUs serve (provider vllm)."),
+            f"sum by (model) ({recording.requests_rate('5m', 'source_app_model')}{{layer=\"engine\"}})\n"
+            f"  or sum by (model) ({recording.requests_rate('5m', 'model')}\n"
+            f"    and on (model) {contract.SELF_HOSTED_PRICE.name})",
+            legend="{{model}}"), unit="reqps", decimals=2, w=8, h=7,
+            description="Calls the model servers on these GPUs answer: what the engines (vLLM, SGLang, TGI, "
+                        "NIM) count, else the calls to models priced by the GPU hour in pricing.yaml."),
+        timeseries("Running and queued calls (engines)",
+                   PromQuery(f"sum by (model) ({_engine('running')})", legend="running {{model}}"),
+                   PromQuery(f"sum by (model) ({_engine('waiting')})", legend="queued {{model}}"),
+                   unit="none", decimals=0, w=8, h=7,
+                   description="Requests each engine is running and holding in its queue: a growing queue is "
+                               "latency to come."),
+        timeseries("KV-cache usage (engines)", PromQuery(f"max by (model) ({_engine('kv_cache')})", legend="{{model}}"),
+                   unit="percentunit", decimals=0, min=0, max=1, bounds=RATIO, w=8, h=7,
+                   description="Share of the KV cache in use (vLLM, SGLang, NIM): near 100% the engine pre-empts "
+                               "or queues requests."),
     ]
     return Dashboard(
         c.GPU, "LLM GPU",
-        "Utilisation, memory, power and temperature per GPU of the self-hosted models.",
-        panels, [c.GPU_VAR], tags=["gpu"],
+        "Utilisation, memory, power and temperature per GPU (this project's NVML exporter or NVIDIA's "
+        "dcgm-exporter), and the load of the model servers running on them.",
+        panels, [c.GPU_SOURCE_VAR, c.GPU_VAR], tags=["gpu"],
     )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from tests.e2e_support import alerting
 from tests.support.processes import REPO, free_port, run_alertmanager, run_exporter, run_prometheus
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -79,7 +80,7 @@ def local_stack() -> Iterator[Stack]:
         with run_alertmanager(shipped_alertmanager_config(exporter.url), port=alertmanager_port) as alertmanager:
             config = shipped_prometheus_config(host_port, f"127.0.0.1:{alertmanager_port}",
                                                f"127.0.0.1:{prometheus_port}")
-            rules = sorted((REPO / "prometheus" / "rules").glob("*.yml"))
+            rules = alerting.shipped_rule_files()
             with run_prometheus(config, rules, port=prometheus_port) as prometheus:
                 yield Stack(exporter.url, prometheus.url, alertmanager.url, None, None, None, external=False)
 

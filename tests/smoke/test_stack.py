@@ -16,6 +16,7 @@ import pytest
 import requests
 import yaml
 
+from prometheus import generator
 from tests.smoke.conftest import Stack
 from tests.support.processes import REPO
 
@@ -77,11 +78,7 @@ def test_prometheus_targets_up(stack: Stack) -> None:
 
 def test_prometheus_rule_groups_loaded_without_error(stack: Stack) -> None:
     url = reachable(stack, "Prometheus", stack.prometheus, "/-/ready")
-    shipped = {
-        group["name"]
-        for path in (REPO / "prometheus" / "rules").glob("*.yml")
-        for group in yaml.safe_load(path.read_text())["groups"]
-    }
+    shipped = {group.name for group in generator.groups()}
 
     def loaded_and_healthy() -> bool:
         groups = get(url, "/api/v1/rules")["data"]["groups"]

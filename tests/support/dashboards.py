@@ -12,10 +12,11 @@ from typing import Any
 import yaml
 
 from llm_exporter import contract
+from prometheus import generator
+from tests.support import promql
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
-RULES_DIR = REPO / "prometheus" / "rules"
 DATASOURCES_FILE = REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
 
 # Grafana's own variables that may appear in a query, and what the tests put in their place.
@@ -89,34 +90,21 @@ def expand(text: str, dashboard: dict[str, Any]) -> str:
 
 # -- metric names in PromQL ----------------------------------------------------------------
 
-_KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
-    "inf", "nan", "atan2",
-}
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_IDENT = re.compile(r"(?<![\w.:$])([a-zA-Z_:][\w:]*)(\s*\()?")
+
+def parsable(expr: str) -> str:
+    """Grafana's range variables replaced by test values, so that the PromQL grammar accepts it."""
+    return _VARIABLE.sub(lambda m: BUILTIN_VALUES.get(m.group(1) or m.group(2), m.group(0)), expr)
 
 
 def metric_names(expr: str) -> set[str]:
-    """Every series name a PromQL expression selects (functions, keywords and labels left out)."""
-    text = _STRING.sub('""', expr)
-    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
-    text = re.sub(r"\[[^\]]*\]", "", text)  # range and subquery durations
-    text = _GROUPING.sub("", text)
-    text = re.sub(r"\boffset\s+\S+", "", text)
-    names = set()
-    for name, call in _IDENT.findall(text):
-        if call or name.lower() in _KEYWORDS:
-            continue
-        names.add(name)
-    return names
+    """Every series name a PromQL expression selects (parsed by Prometheus' own grammar)."""
+    return promql.analysis(parsable(expr)).names
 
 
 def selectors(expr: str) -> Iterator[tuple[str, set[str]]]:
-    """(metric name, label names in its matchers) for every `name{...}` selector."""
-    for match in re.finditer(r"(?<![\w:])([a-zA-Z_:][\w:]*)\s*\{([^}]*)\}", _STRING.sub('""', expr)):
-        yield match.group(1), set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)", match.group(2)))
+    """(metric name, label names in its matchers) for every selector."""
+    for selector in promql.analysis(parsable(expr)).selectors:
+        yield selector.name, {matcher.label for matcher in selector.matchers}
 
 
 def contract_series() -> dict[str, contract.MetricSpec]:
@@ -131,29 +119,28 @@ def contract_series() -> dict[str, contract.MetricSpec]:
     return out
 
 
-def rule_documents() -> dict[Path, dict[str, Any]]:
-    return {path: yaml.safe_load(path.read_text()) for path in sorted(RULES_DIR.glob("*.yml"))}
-
-
 def recording_rules() -> dict[str, str]:
-    """record name -> expression, over every shipped rule file."""
-    out = {}
-    for document in rule_documents().values():
-        for group in document.get("groups", []):
-            for rule in group.get("rules", []):
-                if "record" in rule:
-                    out[rule["record"]] = str(rule["expr"])
+    """record name -> expression, from the rules generator (the drift test proves it is what ships);
+    a name several rules record (one per source) maps to their expressions joined by `or`."""
+    out: dict[str, str] = {}
+    for record in generator.records():
+        out[record.name] = f"{out[record.name]}\nor\n{record.expr}" if record.name in out else record.expr
     return out
 
 
-def alert_exprs() -> dict[str, str]:
-    out = {}
-    for document in rule_documents().values():
-        for group in document.get("groups", []):
-            for rule in group.get("rules", []):
-                if "alert" in rule:
-                    out[rule["alert"]] = str(rule["expr"])
-    return out
+def bucket_edges() -> dict[str, tuple[float, ...]]:
+    """`<histogram>_bucket` -> its finite bucket edges: the contract's and every recorded source's."""
+    from llm_exporter.sources import SOURCES, otel_genai
+
+    edges = {f"{spec.name}_bucket": spec.buckets for spec in contract.ALL_METRICS if spec.kind == "histogram"}
+    for source in (*SOURCES.values(), *otel_genai.OTLP_SOURCES.values()):
+        for metric in source.metrics:
+            if metric.kind == "histogram":
+                edges.setdefault(f"{metric.name}_bucket", metric.buckets)
+        for old in source.deprecated:
+            if old.kind == "histogram" and old.replaced_by in {m.name for m in source.metrics}:
+                edges.setdefault(f"{old.name}_bucket", source.metric(old.replaced_by).buckets)
+    return edges
 
 
 def underlying_metrics(expr: str, rules: dict[str, str] | None = None) -> set[str]:

@@ -5,6 +5,7 @@ It speaks the wire format of POST /v1/chat/completions, /v1/completions and /v1/
 `stream_options.include_usage`), and misbehaves on request, chosen by the model name:
 
     fail-429        429 rate_limit_exceeded (with retry-after)
+    fail-quota      429 insufficient_quota (out of credit)
     fail-401        401 invalid_api_key
     fail-500        500 server_error
     fail-context    400 context_length_exceeded
@@ -25,7 +26,9 @@ It speaks the wire format of POST /v1/chat/completions, /v1/completions and /v1/
     sse-unbroken    a stream that sends 2 MiB of data lines with no blank line, then a normal stream
 
 Any other model succeeds: `max_tokens` output tokens (default 5), one token per stream chunk
-with `chunk_delay_s` between chunks. Every request is kept (`requests`), with the exact body
+with `chunk_delay_s` between chunks. Usage carries OpenAI's `prompt_tokens_details` and
+`completion_tokens_details`: cached tokens when the request sets `prompt_cache_key`, reasoning
+tokens when it sets `reasoning_effort` (see `_usage`). Every request is kept (`requests`), with the exact body
 bytes sent back (`Exchange.response_body`, without HTTP chunk framing), so a test can compare
 what reached its client through a proxy byte for byte.
 """
@@ -92,11 +95,14 @@ ODD_BODIES = {
     "odd-nesting": b'{"id":"x","choices":' + b"[" * _DEEP + b"]" * _DEEP + b',"usage":{"prompt_tokens":1}}',
     "odd-nesting-small": b'{"id":"x","choices":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
 }
+REASONING_TOKENS = {"low": 8, "medium": 16, "high": 32}
 SSE_LINE_ENDINGS = {"sse-cr": "\r", "sse-crlf": "\r\n"}
 UNBROKEN_BYTES = 2 * 1024 * 1024
 
 ERRORS = {
     "fail-429": (429, _error_body("Rate limit reached for requests", "requests", "rate_limit_exceeded")),
+    "fail-quota": (429, _error_body("You exceeded your current quota, please check your plan and billing details.",
+                                    "insufficient_quota", "insufficient_quota")),
     "fail-401": (401, _error_body("Incorrect API key provided", "invalid_request_error", "invalid_api_key")),
     "fail-500": (500, _error_body("The server had an error while processing your request.", "server_error", None)),
     "fail-context": (400, _error_body("This model's maximum context length is 128000 tokens.",
@@ -211,9 +217,20 @@ class _Handler(BaseHTTPRequestHandler):
         count = payload.get("max_tokens") or payload.get("max_completion_tokens") or 5
         return [f"tok{i} " for i in range(int(count))]
 
-    def _usage(self, payload: dict[str, Any], output: int) -> dict[str, int]:
+    def _usage(self, payload: dict[str, Any], output: int) -> dict[str, Any]:
+        """Chat/completions usage with OpenAI's detail blocks. With `prompt_cache_key`, every
+        message but the last counts as read from the prompt cache; with `reasoning_effort`, the
+        model reasons for REASONING_TOKENS[effort] tokens, part of completion_tokens."""
         prompt = prompt_tokens(payload)
-        return {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output}
+        cached = 0
+        if payload.get("prompt_cache_key") and isinstance(payload.get("messages"), list):
+            cached = prompt - prompt_tokens({"messages": payload["messages"][-1:]})
+        reasoning = REASONING_TOKENS.get(str(payload.get("reasoning_effort")), 0)
+        completion = output + reasoning
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+                                              "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
 
     def _complete(self, payload: dict[str, Any], exchange: Exchange, legacy: bool) -> None:
         tokens = self._tokens(payload)
@@ -319,8 +336,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, chunk_delay_s: float) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, chunk_delay_s: float, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.chunk_delay_s = chunk_delay_s
         self.stopping = threading.Event()
         self.exchanges: list[Exchange] = []
@@ -344,8 +361,8 @@ class _Server(ThreadingHTTPServer):
 class OpenAIUpstream:
     """`with OpenAIUpstream() as upstream:` serves on `upstream.url` (a base URL ending in /v1)."""
 
-    def __init__(self, chunk_delay_s: float = 0.0, keep_requests: bool = True) -> None:
-        self._server = _Server(chunk_delay_s)
+    def __init__(self, chunk_delay_s: float = 0.0, keep_requests: bool = True, port: int = 0) -> None:
+        self._server = _Server(chunk_delay_s, port)
         self._server.keep = keep_requests
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="openai-upstream", daemon=True)

@@ -98,17 +98,30 @@ def exporter_command(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def run_exporter(*args: str, env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Running]:
-    """The real exporter (`python -m llm_exporter`) with the repository's pricing and budgets."""
+def run_exporter(*args: str, env: dict[str, str] | None = None, port: int | None = None,
+                 config_files: bool = True, ready_path: str = "/readyz") -> Iterator[Running]:
+    """The real exporter (`python -m llm_exporter`) with the repository's pricing, budgets and
+    objectives (named on the command line; `config_files=False` leaves the exporter to its packaged
+    defaults), once `ready_path` answers 200."""
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="exporter-"))
-    argv = exporter_command(
-        "--host", "127.0.0.1", "--port", str(port),
-        "--pricing-file", str(CONFIG_DIR / "pricing.yaml"), "--budgets-file", str(CONFIG_DIR / "budgets.yaml"),
-        *args,
-    )
+    files = ("--pricing-file", str(CONFIG_DIR / "pricing.yaml"), "--budgets-file", str(CONFIG_DIR / "budgets.yaml"),
+             "--objectives-file", str(CONFIG_DIR / "objectives.yaml"))
+    argv = exporter_command("--host", "127.0.0.1", "--port", str(port), *(files if config_files else ()), *args)
     base_env = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
-    with _spawn(argv, "/readyz", port, workdir, {**base_env, **(env or {})}) as running:
+    with _spawn(argv, ready_path, port, workdir, {**base_env, **(env or {})}) as running:
+        yield running
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def run_module(module: str, *args: str, port: int, ready_path: str = "/metrics",
+               env: dict[str, str] | None = None) -> Iterator[Running]:
+    """`python -m module args...` from the repository root, ready once http://127.0.0.1:port<ready_path> answers."""
+    workdir = Path(tempfile.mkdtemp(prefix="module-"))
+    argv = [sys.executable, "-m", module, *args]
+    with _spawn(argv, ready_path, port, workdir, {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}) \
+            as running:
         yield running
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from . import __version__
 from .alert_webhook import WebhookPayload
 from .instrument.exposition import render_metrics
+from .mock.dialects import CONTENT_TYPE as DIALECT_CONTENT_TYPE
+from .mock.dialects import UnknownDialectError
 from .mock.scenarios import SCENARIOS, UnknownScenarioError
 from .runtime import Runtime
 
@@ -42,8 +44,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(simulator.run(), name="mock-simulator") if simulator else None
-        log.info("exporter started", extra={"event": "startup", "mode": runtime.settings.mode,
-                                             "version": __version__})
+        settings = runtime.settings  # the port is bound by now (cli.listen): "started" means listening
+        log.info("exporter started", extra={"event": "startup", "mode": settings.mode, "version": __version__,
+                                             "host": settings.host, "port": settings.port})
         yield
         if task:
             task.cancel()
@@ -69,8 +72,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        return JSONResponse({"status": "ready", "mode": runtime.settings.mode})
+    async def readyz() -> JSONResponse:
+        """Ready to serve; in proxy mode only while the upstream accepts TCP connections (503 otherwise)."""
+        mode = runtime.settings.mode
+        if runtime.proxy is not None:
+            problem = await runtime.proxy.upstream_problem()
+            if problem is not None:
+                return JSONResponse({"status": "not ready", "mode": mode, "upstream": runtime.proxy.base_url,
+                                     "reason": problem}, status_code=503)
+        return JSONResponse({"status": "ready", "mode": mode})
 
     @app.get("/")
     def index() -> dict[str, Any]:
@@ -78,6 +88,8 @@ def create_app(runtime: Runtime) -> FastAPI:
                  "alert_webhook": "/alertmanager/webhook", "notifications": "/alertmanager/notifications"}
         if simulator:
             links["scenario"] = "/mock/scenario"
+        if runtime.dialects is not None:
+            links["sources"] = "/sources"
         if runtime.proxy is not None:
             links.update(proxy_chat="/v1/chat/completions", proxy_completions="/v1/completions",
                          proxy_embeddings="/v1/embeddings", upstream=runtime.proxy.base_url)
@@ -109,6 +121,23 @@ def create_app(runtime: Runtime) -> FastAPI:
         log.info("mock scenario switched", extra={"event": "scenario_switched", "previous": previous,
                                                   "scenario": scenario.name})
         return JSONResponse({"active": scenario.name, "previous": previous, "description": scenario.description})
+
+    @app.get("/sources")
+    def sources_index() -> JSONResponse:
+        if runtime.dialects is None:
+            return _error(404, "source dialects exist only in mock mode", mode=runtime.settings.mode)
+        return JSONResponse(runtime.dialects.index())
+
+    @app.get("/sources/{name}/metrics")
+    def source_metrics(name: str) -> Response:
+        """The mock fleet as the named source (vllm, litellm, dcgm, ...) would expose it."""
+        if runtime.dialects is None:
+            return _error(404, "source dialects exist only in mock mode", mode=runtime.settings.mode)
+        try:
+            body = runtime.dialects.render(name)
+        except UnknownDialectError as exc:
+            return _error(404, exc.message, valid_sources=sorted(runtime.dialects.by_name))
+        return Response(content=body, headers={"Content-Type": DIALECT_CONTENT_TYPE})
 
     @app.post("/alertmanager/webhook")
     async def alert_webhook(request: Request) -> JSONResponse:

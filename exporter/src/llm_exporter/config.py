@@ -6,15 +6,27 @@ names the file, the key and the problem instead of falling back to defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-MAX_RESOLVED_MODELS = 4096
+from .pricing import MAX_RESOLVED_MODELS, ModelPrice, Pricing
+
+__all__ = ["MAX_RESOLVED_MODELS", "Budgets", "ConfigError", "ModelPrice", "Pricing", "default_config_file",
+           "load_budgets", "load_pricing"]
+
+DEFAULTS_PACKAGE = "llm_exporter.defaults"  # exporter/config/, shipped in the wheel under this name
+CURRENCY = "USD"
+
+
+def default_config_file(name: str) -> Path:
+    """The packaged default `pricing.yaml` or `budgets.yaml` (in a checkout: exporter/config/)."""
+    return Path(str(resources.files(DEFAULTS_PACKAGE).joinpath(name)))
 
 
 class ConfigError(Exception):
@@ -29,15 +41,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelPrice(_Strict):
-    input: float = Field(ge=0, allow_inf_nan=False, description="USD per 1M input tokens")
-    output: float = Field(ge=0, allow_inf_nan=False, description="USD per 1M output tokens")
+def _usd(value: str) -> str:
+    if value != CURRENCY:
+        raise ValueError(f"unknown currency {value!r}: amounts are in {CURRENCY}, the only currency supported")
+    return value
+
+
+class PriceSource(_Strict):
+    url: str = Field(min_length=1)
+    as_of: datetime.date
 
 
 class PricingFile(_Strict):
-    currency: str = Field(pattern="^USD$")
-    as_of: str
+    currency: str
+    as_of: datetime.date
+    sources: dict[str, PriceSource] = {}
     models: dict[str, ModelPrice] = Field(min_length=1)
+
+    _currency = field_validator("currency")(_usd)
 
 
 class DepartmentBudget(_Strict):
@@ -46,41 +67,31 @@ class DepartmentBudget(_Strict):
 
 
 class BudgetsFile(_Strict):
-    currency: str = Field(pattern="^USD$")
+    currency: str
     departments: dict[str, DepartmentBudget] = Field(min_length=1)
 
-
-@dataclass(frozen=True)
-class Pricing:
-    """Per-model prices. `cost()` returns None for an unknown model: unpriced is not free."""
-
-    prices: dict[str, ModelPrice]
-    # model name -> price (or None): the prefix search runs once per name, not once per call
-    _resolved: dict[str, ModelPrice | None] = field(default_factory=dict, repr=False, compare=False)
-
-    def price_for(self, model: str) -> ModelPrice | None:
-        """Exact name first, then the longest priced prefix followed by '-' (dated snapshots such as
-        gpt-4o-2024-08-06 price as gpt-4o)."""
-        if model in self.prices:
-            return self.prices[model]
-        if model in self._resolved:
-            return self._resolved[model]
-        best = max((name for name in self.prices if model.startswith(name + "-")), key=len, default=None)
-        price = self.prices[best] if best else None
-        if len(self._resolved) < MAX_RESOLVED_MODELS:  # callers choose model names: stay bounded
-            self._resolved[model] = price
-        return price
-
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
-        price = self.price_for(model)
-        if price is None:
-            return None
-        return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+    _currency = field_validator("currency")(_usd)
 
 
 @dataclass(frozen=True)
 class Budgets:
     departments: dict[str, DepartmentBudget]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error (PyYAML keeps
+    the last value silently: a duplicated model would be priced by whichever entry came last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -91,11 +102,13 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(path, "(file)", f"cannot be read: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise ConfigError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or exc
+        kind = "" if str(problem).startswith("duplicate key") else "not valid YAML: "
+        raise ConfigError(path, where, f"{kind}{problem}") from None
 
 
 def _validate(model: type[BaseModel], path: Path) -> Any:
@@ -105,14 +118,28 @@ def _validate(model: type[BaseModel], path: Path) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()  # an unknown field first: a misspelt one is also reported missing
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         key = ".".join(str(part) for part in first["loc"]) or "(document)"
-        raise ConfigError(path, key, first["msg"]) from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(path, key, message) from None
 
 
 def load_pricing(path: Path | str) -> Pricing:
-    parsed: PricingFile = _validate(PricingFile, Path(path))
-    return Pricing(prices=dict(parsed.models))
+    """The validated pricing file (docs/pricing.md); ConfigError naming the file and key otherwise."""
+    path = Path(path)
+    parsed: PricingFile = _validate(PricingFile, path)
+    owner: dict[str, str] = {name: f"the model models.{name}" for name in parsed.models}
+    for name, price in parsed.models.items():
+        if price.source is not None and price.source not in parsed.sources:
+            raise ConfigError(path, f"models.{name}.source",
+                              f"{price.source!r} is not one of the file's sources: {', '.join(parsed.sources)}")
+        for alias in price.aliases:
+            if alias in owner:
+                raise ConfigError(path, f"models.{name}.aliases",
+                                  f"{alias!r} already names {owner[alias]}: an alias must name one model only")
+            owner[alias] = f"an alias of models.{name}"
+    return Pricing(dict(parsed.models))
 
 
 def load_budgets(path: Path | str) -> Budgets:

@@ -54,6 +54,9 @@ def configure_logging(env: str, level: str | None = None) -> None:
     if level is None:
         level = "debug" if env == "development" else "info"
     root.setLevel(LEVELS[level])
+    # stdout keeps this level even for a logger set lower to feed another handler (the OTLP export
+    # of simulated calls, see telemetry/pipeline.py)
+    handler.setLevel(LEVELS[level])
     # HTTP client libraries log every request (URL included, and some providers take the API key
     # as a query parameter); the per-call line already records each call. Their warnings stay.
     for name in QUIET_LIBRARIES:

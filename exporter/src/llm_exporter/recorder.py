@@ -26,6 +26,7 @@ from prometheus_client.utils import floatToGoString
 from . import contract
 from .config import Budgets, Pricing
 from .labels import OVERFLOW_VALUE, LabelGuard, sanitise
+from .tokens import TokenDetails
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,38 @@ def _tokens(value: object, field: str, invalid: list[str]) -> int:
     return 0
 
 
+def _token_details(details: object, input_tokens: int, output_tokens: int,
+                   invalid: list[str]) -> TokenDetails | None:
+    """`details` itself when each count is a whole number between 0 and its direction's total;
+    otherwise a repaired copy (a count that is not a plausible count becomes 0, one above its
+    direction's total becomes that total), each repaired field noted as `<class>_tokens`."""
+    if details is None:
+        return None
+    if not isinstance(details, TokenDetails):
+        invalid.append("token_details")
+        return None
+    totals = {"input": input_tokens, "output": output_tokens}
+    limits = [(name, getattr(details, name), totals[direction]) for name, direction in contract.TOKEN_CLASSES.items()]
+    if all(type(value) is int and 0 <= value <= limit for _, value, limit in limits):
+        return details
+    counts = {}
+    for name, value, limit in limits:
+        count = _tokens(value, f"{name}_tokens", invalid)
+        if count > limit:
+            invalid.append(f"{name}_tokens")
+            count = limit
+        counts[name] = count
+    return TokenDetails(**counts)
+
+
+def _given_value(call: LLMCall, field: str) -> object:
+    """The value of a field named in llm_invalid_values (a token class's is `<class>_tokens`)."""
+    name = field.removesuffix("_tokens")
+    if name in contract.TOKEN_CLASSES:
+        return getattr(call.token_details, name, None)
+    return getattr(call, field, None)
+
+
 def _finite(value: object, field: str, invalid: list[str]) -> float | None:
     if isinstance(value, int | float) and math.isfinite(value):
         return float(value)
@@ -72,8 +105,11 @@ def _finite(value: object, field: str, invalid: list[str]) -> float | None:
 class LLMCall:
     """What happened in one LLM call. Times are seconds; tokens as billed by the provider.
 
-    `error_type` is None for a successful call. `ttft_s` is set only when the first token's
-    arrival was observed (streaming). Quality fields are optional and recorded when present.
+    `input_tokens` and `output_tokens` are each direction's whole total (cached, audio and
+    reasoning tokens included); `token_details` optionally says how many of them fall in each
+    separately priced class (llm_exporter/tokens.py). `error_type` is None for a successful call.
+    `ttft_s` is set only when the first token's arrival was observed (streaming). Quality fields
+    are optional and recorded when present.
     """
 
     provider: str
@@ -83,6 +119,7 @@ class LLMCall:
     duration_s: float
     input_tokens: int = 0
     output_tokens: int = 0
+    token_details: TokenDetails | None = None
     ttft_s: float | None = None
     error_type: str | None = None
     streaming: bool = False
@@ -184,7 +221,7 @@ class _CallSeries:
 class _DepartmentSeries:
     """Counters of one (provider, model, app_id, department) label set."""
 
-    __slots__ = ("calls", "cost_usd", "error", "input_tokens", "output_tokens", "success")
+    __slots__ = ("by_class", "calls", "cost_usd", "error", "input_tokens", "output_tokens", "success")
 
     def __init__(self, calls: _CallSeries) -> None:
         self.calls = calls
@@ -192,6 +229,7 @@ class _DepartmentSeries:
         self.error = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.by_class: dict[str, int] | None = None  # token class -> tokens, once a call reported one
         self.cost_usd = 0.0
 
 
@@ -251,6 +289,7 @@ class Recorder:
         The telemetry listener's export threads read the call again after this returns (to build
         its spans and OTLP log record): a recorded `LLMCall` is not to be changed afterwards.
         """
+        given = call  # as the caller gave it, for the log line naming an invalid value
         provider, model, app_id, department = self._labels(call)
         error_type = call.error_type
         if error_type is not None and error_type not in contract.ERROR_TYPES:
@@ -270,8 +309,14 @@ class Recorder:
             # the trace policy and the listeners (logs, spans) see the repaired numbers too
             call = dataclasses.replace(call, duration_s=duration, ttft_s=ttft, input_tokens=input_tokens,
                                        output_tokens=output_tokens, quality_score=quality)
+        details = call.token_details
+        if details is not None:
+            checked = _token_details(details, input_tokens, output_tokens, invalid)
+            if checked is not details:
+                details = checked
+                call = dataclasses.replace(call, token_details=checked)
         tpot = time_per_output_token(duration, ttft, output_tokens, error_type)
-        cost = self.pricing.cost(call.model, input_tokens, output_tokens)
+        cost = self.pricing.cost(call.model, input_tokens, output_tokens, details)
         now = time.time()
         trace_kept = self.trace_policy(call) if self.trace_policy is not None else bool(call.trace_id)
         exemplar = None  # no exemplar for a trace that is not exported
@@ -297,6 +342,12 @@ class Recorder:
                 calls.tpot.observe(tpot, None, now)
             series.input_tokens += input_tokens
             series.output_tokens += output_tokens
+            if details is not None:
+                by_class = series.by_class
+                if by_class is None:
+                    by_class = series.by_class = {}
+                for name, count in details.items():
+                    by_class[name] = by_class.get(name, 0) + count
             if cost is not None:
                 series.cost_usd += cost
                 calls.cost.observe(cost, exemplar, now)
@@ -316,7 +367,7 @@ class Recorder:
         for field in newly_invalid:
             log.warning(
                 "invalid value in a recorded LLM call; counted as 0 or absent",
-                extra={"event": "invalid_call_value", "field": field, "value": repr(getattr(call, field))[:64],
+                extra={"event": "invalid_call_value", "field": field, "value": repr(_given_value(given, field))[:64],
                        "model": model, "app_id": app_id},
             )
         recorded = RecordedCall(call, provider, model, app_id, department, error_type, cost, trace_kept)
@@ -381,6 +432,11 @@ class Recorder:
         with self._lock:
             self._active[key] = max(self._active.get(key, 0) - 1, 0)
 
+    def active_requests(self) -> dict[tuple[str, str], int]:
+        """Calls in flight now, by (provider, model) as recorded: a copy of llm_active_requests."""
+        with self._lock:
+            return dict(self._active)
+
     def telemetry_dropped(self, signal: str, count: int = 1) -> None:
         with self._lock:
             self._telemetry_dropped[signal] = self._telemetry_dropped.get(signal, 0) + count
@@ -400,6 +456,8 @@ class Recorder:
         with self._lock:  # copy plain numbers under the lock; build and format families after it
             departments = [(labels, (s.success, s.error, s.input_tokens, s.output_tokens, s.cost_usd))
                            for labels, s in self._by_department.items()]
+            by_class = [(labels, list(s.by_class.items())) for labels, s in self._by_department.items()
+                        if s.by_class]
             calls = [(labels, dict(c.errors), [h.snapshot() for h in (c.duration, c.ttft, c.tpot, c.cost)])
                      for labels, c in self._by_call.items()]
             simple = [
@@ -413,6 +471,8 @@ class Recorder:
                 (contract.ACTIVE, list(self._active.items())),
             ]
         yield from _call_families(departments, calls)
+        yield _filled(contract.TOKENS_BY_CLASS, [((*labels, name), n) for labels, counts in by_class
+                                                 for name, n in counts])
         for spec, values in simple:
             yield _filled(spec, values)
         yield _filled(contract.LABEL_OVERFLOW, [((k,), n) for k, n in self.guard.overflow_counts().items()])
@@ -421,6 +481,7 @@ class Recorder:
             [((dept, period), getattr(budget, period)) for dept, budget in self.budgets.departments.items()
              for period in contract.BUDGET_PERIODS],
         )
+        yield from price_families(self.pricing)
         yield _filled(contract.EXPORTER_INFO, [((self.mode, self.version), 1)])
         if self.scenario is not None:
             yield _filled(contract.MOCK_SCENARIO, [((self.scenario(),), 1)])
@@ -464,6 +525,17 @@ def _filled(spec: contract.MetricSpec, values: Iterable[tuple[tuple[str, ...], f
     return family
 
 
+
+
+def price_families(pricing: Pricing) -> Iterator[Metric]:
+    """The pricing file as series: USD per token for each priced name and alias, by direction (the
+    base prices and each separately priced token class), and the GPU-hour cost of self-hosted models."""
+    names = pricing.priced_names()
+    yield _filled(contract.PRICE, [((sanitise(name), direction), usd) for name, price in names
+                                   for direction, usd in price.per_token()])
+    yield _filled(contract.SELF_HOSTED_PRICE, [((sanitise(name),), price.self_hosted_usd_per_hour)
+                                               for name, price in names
+                                               if price.self_hosted_usd_per_hour is not None])
 
 
 # -- GPUs ----------------------------------------------------------------------------------

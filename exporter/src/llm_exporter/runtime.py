@@ -9,10 +9,13 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .alert_webhook import NotificationLog
-from .config import load_budgets, load_pricing
+from .config import default_config_file, load_budgets, load_pricing
+from .extras import require
 from .labels import LabelGuard
+from .mock.dialects import Dialects
 from .mock.gpus import MockGPUSource
 from .mock.simulator import Simulator
+from .objectives import ObjectivesCollector, load_objectives
 from .recorder import Recorder
 from .settings import Settings
 from .telemetry.pipeline import Telemetry
@@ -27,26 +30,30 @@ class Runtime:
     notifications: NotificationLog = field(default_factory=NotificationLog)
     proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
     telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
+    dialects: Dialects | None = None  # mock mode: the fleet in other projects' exposition (/sources/...)
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
-    pricing = load_pricing(settings.pricing_file)
-    budgets = load_budgets(settings.budgets_file)
+    pricing = load_pricing(settings.pricing_file or default_config_file("pricing.yaml"))
+    budgets = load_budgets(settings.budgets_file or default_config_file("budgets.yaml"))
+    objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
                         guard=LabelGuard(dict(settings.label_bounds)), max_label_sets=settings.max_label_sets)
-    simulator = None
+    simulator = dialects = None
     if settings.mode == "mock":
         simulator = Simulator(recorder, rps=settings.mock_rps, seed=settings.seed, scenario=settings.scenario)
         recorder.gpu_source = MockGPUSource(simulator, count=settings.mock_gpus, seed=settings.seed)
         recorder.scenario = lambda: simulator.scenario.name
+        dialects = Dialects(recorder, budgets, recorder.gpu_source)
     proxy = _wire_real_or_proxy(settings, recorder)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(recorder)
+    registry.register(ObjectivesCollector(objectives))
     # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
-                   telemetry=telemetry)
+                   telemetry=telemetry, dialects=dialects)
 
 
 # -- real and proxy modes (issue 6) ----------------------------------------------------------
@@ -55,6 +62,7 @@ def build_runtime(settings: Settings) -> Runtime:
 def _wire_real_or_proxy(settings: Settings, recorder: Recorder) -> Any:
     """real: GPUs from NVML (llm_gpu_up 0 without a driver). proxy: the metering proxy, returned."""
     if settings.mode == "real":
+        require("gpu", "real mode (GPU telemetry through NVML)", "pynvml")
         from .gpu_nvml import NvmlGPUSource
 
         recorder.gpu_source = NvmlGPUSource()

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .labels import DEFAULT_BOUNDS
 from .mock.scenarios import SCENARIOS
@@ -30,8 +31,9 @@ class Settings:
     mock_rps: float = 5.0
     mock_gpus: int = 4
     seed: int = 42
-    pricing_file: Path = Path("/etc/llm-exporter/pricing.yaml")
-    budgets_file: Path = Path("/etc/llm-exporter/budgets.yaml")
+    pricing_file: Path | None = None  # None: the packaged default (config.default_config_file)
+    budgets_file: Path | None = None
+    objectives_file: Path | None = None  # none: no llm_objective_* series (the rules' built-in defaults apply)
     env: str = "production"
     upstream_url: str | None = None
     # proxy mode (and the instrument library's defaults): labels when a request names none
@@ -42,6 +44,25 @@ class Settings:
     label_bounds: tuple[tuple[str, int], ...] = ()  # overrides of labels.DEFAULT_BOUNDS
     max_label_sets: int = DEFAULT_MAX_LABEL_SETS
     max_request_bytes: int = 16 * 1024 * 1024  # proxy mode: larger request bodies get a 413
+    # seconds that calls in flight (a long stream through the proxy, say) may take to finish after
+    # SIGTERM; as long as the upstream read timeout, so a stream that is still producing is not cut
+    shutdown_timeout: float = 300.0
+
+
+def validate_upstream(url: str) -> str:
+    """The base URL without a trailing slash; ValueError (saying why) unless it is an absolute
+    http(s) URL with a host and without query, fragment or credentials. The one check of the
+    upstream URL: the settings parser calls it too."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} must be an absolute http(s) URL, e.g. https://api.openai.com/v1")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{url!r} must not carry a query, a fragment or credentials")
+    return url.rstrip("/")
 
 
 def _label_bounds(text: str) -> tuple[tuple[str, int], ...]:
@@ -102,34 +123,62 @@ _positive_float.__name__ = "positive number"
 _port.__name__ = "port (1-65535)"
 
 
+MODE_HELP = {
+    "mock": "a simulated LLM fleet and GPUs with switchable fault scenarios (POST /mock/scenario)",
+    "real": "GPU telemetry from NVIDIA's driver (NVML); records no LLM calls itself: those come from "
+            "instrumented services and the proxy",
+    "proxy": "an OpenAI-compatible metering proxy in front of --upstream-url, recording every call through it",
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default (the environment's value when LLM_EXPORTER_<FLAG> is set), except
+    where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, ()):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    modes = "; ".join(f"{name}: {text}" for name, text in MODE_HELP.items())
     parser = argparse.ArgumentParser(
-        prog="llm-exporter",
-        description="Prometheus exporter for LLM traffic. Every flag also reads LLM_EXPORTER_<FLAG>.",
+        prog="llm-exporter", formatter_class=_HelpFormatter,
+        description="Prometheus exporter for LLM traffic. Every flag also reads LLM_EXPORTER_<FLAG> "
+                    "(e.g. LLM_EXPORTER_MOCK_RPS); a flag wins over its variable.",
     )
     defaults = Settings()
-    parser.add_argument("--mode", choices=MODES, default=defaults.mode,
-                        help="mock: simulated fleet; real: NVML GPUs + instrumented traffic; proxy: metering proxy")
-    parser.add_argument("--host", default=defaults.host, help="address to listen on (container: 0.0.0.0)")
-    parser.add_argument("--port", type=_port, default=defaults.port)
+    parser.add_argument("--mode", choices=MODES, default=defaults.mode, help=modes)
+    parser.add_argument("--host", default=defaults.host, help="address to listen on (in a container: 0.0.0.0)")
+    parser.add_argument("--port", type=_port, default=defaults.port, help="port to listen on")
     parser.add_argument("--scenario", choices=list(SCENARIOS), default=defaults.scenario,
-                        help="mock scenario at start; switch at runtime with POST /mock/scenario")
+                        help="mock mode: scenario at start; switch at runtime with POST /mock/scenario")
     parser.add_argument("--mock-rps", type=_non_negative_float, default=defaults.mock_rps,
-                        help="mock calls per second before the daily traffic shape")
-    parser.add_argument("--mock-gpus", type=_non_negative_int, default=defaults.mock_gpus)
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="mock simulator seed")
-    parser.add_argument("--pricing-file", type=Path, default=defaults.pricing_file)
-    parser.add_argument("--budgets-file", type=Path, default=defaults.budgets_file)
+                        help="mock mode: calls per second before the daily traffic shape")
+    parser.add_argument("--mock-gpus", type=_non_negative_int, default=defaults.mock_gpus,
+                        help="mock mode: simulated GPUs")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="mock mode: simulator seed")
+    parser.add_argument("--pricing-file", type=Path, default=defaults.pricing_file,
+                        help="model prices (docs/pricing.md); unset: the pricing.yaml shipped in the package")
+    parser.add_argument("--budgets-file", type=Path, default=defaults.budgets_file,
+                        help="department budgets; unset: the budgets.yaml shipped in the package")
+    parser.add_argument("--objectives-file", type=Path, default=defaults.objectives_file,
+                        help="latency, error and availability objectives per model and app, exposed as "
+                             "llm_objective_* (without one the alerts use their built-in defaults)")
     parser.add_argument("--label-bounds", type=_label_bounds, default=defaults.label_bounds,
-                        help="distinct values kept per label before 'other', e.g. app_id=200,model=100")
+                        help="distinct values kept per label before 'other', e.g. app_id=200,model=100 "
+                             f"(default: {','.join(f'{k}={v}' for k, v in DEFAULT_BOUNDS.items())})")
     parser.add_argument("--max-label-sets", type=_positive_int, default=defaults.max_label_sets,
                         help="distinct (provider, model, app_id, department) label sets before 'other'")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=defaults.max_request_bytes,
                         help="proxy mode: largest request body accepted (bytes); larger ones get a 413")
     parser.add_argument("--env", choices=ENVIRONMENTS, default=defaults.env,
-                        help="development logs at debug level, production at info")
+                        help="development logs at debug level, production at info (LLM_EXPORTER_LOG_LEVEL "
+                             "overrides both)")
     parser.add_argument("--upstream-url", default=defaults.upstream_url,
-                        help="proxy mode: base URL of the OpenAI-compatible upstream, e.g. https://api.openai.com/v1")
+                        help="proxy mode (required): base URL of the OpenAI-compatible upstream, "
+                             "e.g. https://api.openai.com/v1")
     parser.add_argument("--default-app-id", default=defaults.default_app_id,
                         help="proxy mode: app_id for requests without an X-LLM-App-Id header")
     parser.add_argument("--default-department", default=defaults.default_department,
@@ -138,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="proxy mode: provider label (default: derived from the upstream host, e.g. openai)")
     parser.add_argument("--upstream-timeout", type=_positive_float, default=defaults.upstream_timeout,
                         help="proxy mode: seconds to wait for the upstream (per read) before the call times out")
+    parser.add_argument("--shutdown-timeout", type=_non_negative_float, default=defaults.shutdown_timeout,
+                        help="seconds calls in flight (long streams) may take to finish after SIGTERM "
+                             "before they are cut; give containers a longer stop grace period")
     return parser
 
 
@@ -164,8 +216,6 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     if args.mode == "proxy" and not args.upstream_url:
         parser.error("proxy mode needs --upstream-url (or LLM_EXPORTER_UPSTREAM_URL)")
     if args.upstream_url:
-        from .proxy.service import validate_upstream  # the proxy's own check (loaded only when needed)
-
         try:
             validate_upstream(args.upstream_url)
         except ValueError as exc:

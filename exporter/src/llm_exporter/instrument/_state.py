@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -12,7 +13,8 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from .. import __version__
-from ..config import DEFAULT_CONFIG_DIR, Budgets, Pricing, load_pricing
+from ..config import Budgets, Pricing, default_config_file, load_pricing
+from ..extras import MissingExtraError
 from ..recorder import Recorder
 
 log = logging.getLogger("llm_exporter.instrument")
@@ -30,15 +32,11 @@ _defaults = {"app_id": DEFAULT_APP_ID, "department": DEFAULT_DEPARTMENT}
 
 
 def _pricing(path: str | Path | None) -> Pricing:
-    """Explicit file, else $LLM_EXPORTER_PRICING_FILE, else the repository's exporter/config/pricing.yaml;
-    without any, every call is recorded unpriced (llm_unpriced_requests_total) rather than free."""
-    candidates = [path, os.environ.get("LLM_EXPORTER_PRICING_FILE"), DEFAULT_CONFIG_DIR / "pricing.yaml"]
-    for candidate in candidates:
-        if candidate and (candidate is path or Path(candidate).is_file()):
-            return load_pricing(candidate)  # raises ConfigError for a bad file: a wrong price is worse
-    log.warning("no pricing file found; LLM calls are counted as unpriced",
-                extra={"event": "pricing_missing", "hint": "set LLM_EXPORTER_PRICING_FILE"})
-    return Pricing(prices={})
+    """The explicit file, else $LLM_EXPORTER_PRICING_FILE, else the packaged default pricing.yaml.
+    A file that is named but missing or invalid raises ConfigError (as the exporter stops at
+    start-up): a service recording every call unpriced because of a typo is worse."""
+    chosen = path or os.environ.get("LLM_EXPORTER_PRICING_FILE") or default_config_file("pricing.yaml")
+    return load_pricing(chosen)
 
 
 def configure(
@@ -90,7 +88,13 @@ def _attach_telemetry(recorder: Recorder) -> Any:
     package = logging.getLogger("llm_exporter")
     if package.level == logging.NOTSET:  # the service's own logging setup wins when it set a level
         package.setLevel(log_level("production").upper())  # $LLM_EXPORTER_LOG_LEVEL, else info
-    return Telemetry.from_env(recorder, mode=MODE).install()
+    telemetry = Telemetry.from_env(recorder, mode=MODE)
+    try:
+        return telemetry.install()
+    except MissingExtraError as exc:  # OTLP endpoints set, OpenTelemetry not installed: metrics and logs go on
+        log.warning("%s; spans and OTLP logs are not exported", exc, extra={"event": "telemetry_unavailable"})
+        unexported = dataclasses.replace(telemetry.config, traces_endpoint=None, logs_endpoint=None)
+        return Telemetry(recorder, unexported, mode=MODE).install()
 
 
 def flush_telemetry(timeout: float = 3.0) -> bool:

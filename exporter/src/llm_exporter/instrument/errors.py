@@ -18,10 +18,12 @@ CONTENT_FILTER = "content_filter"
 CONTEXT_LENGTH = "context_length_exceeded"
 AUTHENTICATION = "authentication"
 INVALID_REQUEST = "invalid_request"
+INSUFFICIENT_QUOTA = "insufficient_quota"
 OTHER = "other"
 
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context length", "too many tokens",
                     "string_above_max_length")
+_QUOTA_MARKER = "insufficient_quota"  # OpenAI's error code and type for an exhausted quota or spend limit
 _FILTER_MARKERS = ("content_filter", "content_policy_violation", "content policy", "responsibleaipolicyviolation")
 
 
@@ -47,8 +49,8 @@ def classify_http(status: int, body: Any = None) -> str | None:
     """error_type for an HTTP status and error body; None for a success (2xx/3xx)."""
     if status < 400:
         return None
-    if status == 429:
-        return RATE_LIMIT
+    if status == 429:  # out of credit is not a rate limit: waiting does not help
+        return INSUFFICIENT_QUOTA if _QUOTA_MARKER in _error_text(body) else RATE_LIMIT
     if status in (401, 403):
         return AUTHENTICATION
     if status in (408, 504):
@@ -77,7 +79,7 @@ def classify_exception(exc: BaseException) -> str:
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or names & {"APITimeoutError", "TimeoutException"}:
         return TIMEOUT
     if names & {"RateLimitError"}:
-        return RATE_LIMIT
+        return INSUFFICIENT_QUOTA if _QUOTA_MARKER in _error_text(body) else RATE_LIMIT
     if names & {"AuthenticationError", "PermissionDeniedError"}:
         return AUTHENTICATION
     if names & {"ContentFilterFinishReasonError"}:
@@ -99,7 +101,8 @@ def classify_error_body(body: Any, default: str = SERVER_ERROR) -> str:
         return CONTEXT_LENGTH
     if any(marker in text for marker in _FILTER_MARKERS):
         return CONTENT_FILTER
-    for marker, error_type in (("rate_limit", RATE_LIMIT), ("rate limit", RATE_LIMIT), ("timeout", TIMEOUT),
+    for marker, error_type in ((_QUOTA_MARKER, INSUFFICIENT_QUOTA),
+                               ("rate_limit", RATE_LIMIT), ("rate limit", RATE_LIMIT), ("timeout", TIMEOUT),
                                ("timed out", TIMEOUT), ("authentication", AUTHENTICATION),
                                ("invalid_request", INVALID_REQUEST)):
         if marker in text:

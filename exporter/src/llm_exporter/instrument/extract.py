@@ -1,7 +1,8 @@
 """Read usage, first-token and finish reason from OpenAI-format responses and stream chunks.
 
-Works on parsed JSON (dicts) and on the OpenAI SDK's pydantic objects alike, so the proxy (bytes
-off the wire) and the client wrapper (SDK objects) agree on what a token and a usage block are.
+Works on parsed JSON (dicts) and on the SDKs' pydantic objects alike, so the proxy (bytes off the
+wire) and the client wrapper (SDK objects) agree on what a token and a usage block are. Usage
+blocks of Anthropic and Gemini responses are read too (for `track_llm_call` around their SDKs).
 
 Nothing here raises on a structurally odd response (`"choices": 5`, `"usage": "x"`, a token
 count of `Infinity` or `1e400`): a field of the wrong type is read as absent, a token count that
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import Any
+
+from ..tokens import TokenDetails
 
 # More tokens than any single call has ever had: a larger count is a bogus value, read as unknown
 # (it would otherwise put an absurd cost on the counters, or overflow the float conversion).
@@ -77,21 +81,91 @@ def token_count(value: Any) -> int | None:
     return count if 0 <= count <= MAX_TOKENS else None
 
 
-def usage_tokens(obj: Any) -> tuple[int | None, int | None] | None:
-    """(input, output) tokens from a response or chunk carrying a usage block, else None; a count
-    that is missing or not plausible is None (unknown), so it does not overwrite a known one."""
-    usage = field(obj, "usage")
-    if usage is None:
-        return None
-    prompt = field(usage, "prompt_tokens")
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts read from one usage block: each direction's whole total (None when the block
+    does not say) and the separately priced classes it reported (None when it reported none)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    details: TokenDetails | None = None
+
+
+def _count(obj: Any, *path: str) -> int | None:
+    """A plausible token count at `obj.path[0].path[1]...`, else None."""
+    for key in path:
+        obj = field(obj, key)
+        if obj is None:
+            return None
+    return token_count(obj)
+
+
+def _details(**counts: int | None) -> TokenDetails | None:
+    known = {name: count for name, count in counts.items() if count}
+    return TokenDetails(**known) if known else None
+
+
+def _anthropic(usage: Any) -> Usage:
+    """Anthropic Messages: `input_tokens` leaves out the cache reads and writes, which are reported
+    beside it; the input total recorded is their sum, as every other provider counts it."""
+    fresh = _count(usage, "input_tokens")
+    read = _count(usage, "cache_read_input_tokens")
+    written = _count(usage, "cache_creation_input_tokens")
+    parts = [n for n in (fresh, read, written) if n is not None]
+    total = sum(parts) if parts else None
+    return Usage(total, _count(usage, "output_tokens"), _details(cached_input=read, cache_write_input=written))
+
+
+def _gemini(usage: Any) -> Usage:
+    """Gemini `usageMetadata` (REST) or `usage_metadata` (google-genai): the prompt count includes
+    the cached tokens; the output total is the candidates plus the thinking tokens."""
+    def count(camel: str, snake: str) -> int | None:
+        value = _count(usage, camel)
+        return value if value is not None else _count(usage, snake)
+
+    candidates = count("candidatesTokenCount", "candidates_token_count")
+    thoughts = count("thoughtsTokenCount", "thoughts_token_count")
+    output = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    cached = count("cachedContentTokenCount", "cached_content_token_count")
+    return Usage(count("promptTokenCount", "prompt_token_count"), output,
+                 _details(cached_input=cached, reasoning_output=thoughts))
+
+
+def usage(obj: Any) -> Usage | None:
+    """The usage of a response or stream chunk, or None when it carries no usage block.
+
+    Reads OpenAI Chat Completions (`prompt_tokens`, `completion_tokens` and their `*_details`:
+    cached_tokens, cache_write_tokens, audio_tokens, reasoning_tokens; openai-python's
+    types/completion_usage.py),
+    OpenAI Responses (`input_tokens`, `output_tokens` and their `*_details`), DeepSeek
+    (`prompt_cache_hit_tokens`), Anthropic Messages (`cache_read_input_tokens`,
+    `cache_creation_input_tokens`) and Gemini (`usageMetadata`). A count that is missing or not
+    plausible is None (unknown), so it does not overwrite a known one."""
+    block = field(obj, "usage")
+    if block is None:
+        gemini = field(obj, "usageMetadata") or field(obj, "usage_metadata")
+        return None if gemini is None else _gemini(gemini)
+    if field(block, "cache_read_input_tokens") is not None or field(block, "cache_creation_input_tokens") is not None:
+        return _anthropic(block)
+    prompt = _count(block, "prompt_tokens")
     if prompt is None:
-        prompt = field(usage, "input_tokens")
-    completion = field(usage, "completion_tokens")
+        prompt = _count(block, "input_tokens")
+    completion = _count(block, "completion_tokens")
     if completion is None:
-        completion = field(usage, "output_tokens")
+        completion = _count(block, "output_tokens")
     if prompt is None and completion is None:
         return None
-    return token_count(prompt), token_count(completion)
+    input_details = field(block, "prompt_tokens_details") or field(block, "input_tokens_details")
+    output_details = field(block, "completion_tokens_details") or field(block, "output_tokens_details")
+    cached = _count(input_details, "cached_tokens")
+    if cached is None:
+        cached = _count(block, "prompt_cache_hit_tokens")
+    return Usage(prompt, completion, _details(
+        cached_input=cached, cache_write_input=_count(input_details, "cache_write_tokens"),
+        audio_input=_count(input_details, "audio_tokens"),
+        reasoning_output=_count(output_details, "reasoning_tokens"),
+        audio_output=_count(output_details, "audio_tokens"),
+    ))
 
 
 def routine_chunk(chunk: Any) -> bool:

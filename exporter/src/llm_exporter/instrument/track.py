@@ -22,7 +22,7 @@ class track_llm_call:
 
         with track_llm_call(provider="anthropic", model="claude-sonnet-4") as call:
             reply = client.messages.create(...)
-            call.set_usage(reply.usage.input_tokens, reply.usage.output_tokens)
+            call.observe_response(reply)  # Anthropic usage, cache reads and writes included
 
         @track_llm_call(provider="vllm", model="llama-3.1-70b-instruct", app_id="doc-search")
         def ask(prompt): ...

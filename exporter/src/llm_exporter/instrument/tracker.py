@@ -16,6 +16,7 @@ from typing import Any
 
 from ..recorder import LLMCall, RecordedCall, Recorder
 from ..telemetry.context import TraceContext, mint_trace_context
+from ..tokens import TokenDetails
 from . import extract
 from .errors import CONTENT_FILTER, classify_exception
 
@@ -47,7 +48,7 @@ class CallTracker:
     __slots__ = (
         "_finished", "_recorder", "_start", "app_id", "department", "error_type", "extra", "finish_reason",
         "input_tokens", "model", "operation", "output_tokens", "provider", "recorded", "request_id",
-        "response_model", "streaming", "trace", "ttft_s",
+        "response_model", "streaming", "token_details", "trace", "ttft_s",
     )
 
     def __init__(
@@ -75,6 +76,7 @@ class CallTracker:
         self.ttft_s: float | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.token_details: TokenDetails | None = None
         self.error_type: str | None = None
         self.finish_reason: str | None = None
         self.response_model: str | None = None
@@ -107,27 +109,41 @@ class CallTracker:
         if self.ttft_s is None:
             self.ttft_s = time.perf_counter() - self._start
 
-    def set_usage(self, input_tokens: Any = None, output_tokens: Any = None) -> None:
-        """Token counts of the call. Never raises: a value that is not a plausible count (NaN,
-        infinite, negative, not a number) leaves that count unknown (0) and logs one warning."""
+    def set_usage(self, input_tokens: Any = None, output_tokens: Any = None, *, cached_input: Any = None,
+                  cache_write_input: Any = None, audio_input: Any = None, reasoning_output: Any = None,
+                  audio_output: Any = None) -> None:
+        """Token counts of the call. `input_tokens` and `output_tokens` are each direction's whole
+        total (cached, audio and reasoning tokens included); the keyword counts say how many of
+        them fall in each separately priced class (see llm_exporter/tokens.py). None is "not
+        known". Never raises: a value that is not a plausible count (NaN, infinite, negative, not
+        a number) leaves that count unknown and logs one warning."""
         for direction, value in (("input", input_tokens), ("output", output_tokens)):
-            if value is None:
-                continue
-            count = extract.token_count(value)
-            if count is None:
-                warn_once(("set_usage", self.provider, self.model, direction),
-                          "%s token count %r for %s/%s is not a token count; recorded as unknown",
-                          direction, value, self.provider, self.model,
-                          event="llm_usage_invalid", provider=self.provider, model=self.model)
-                continue
-            if direction == "input":
+            count = self._checked(direction, value)
+            if count is not None and direction == "input":
                 self.input_tokens = count
-            else:
+            elif count is not None:
                 self.output_tokens = count
+        classes = {"cached_input": cached_input, "cache_write_input": cache_write_input,
+                   "audio_input": audio_input, "reasoning_output": reasoning_output, "audio_output": audio_output}
+        counts = {name: count for name, value in classes.items() if (count := self._checked(name, value))}
+        if counts:
+            self.token_details = (self.token_details or TokenDetails()).replace(**counts)
+
+    def _checked(self, what: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        count = extract.token_count(value)
+        if count is None:
+            warn_once(("set_usage", self.provider, self.model, what),
+                      "%s token count %r for %s/%s is not a token count; recorded as unknown",
+                      what, value, self.provider, self.model,
+                      event="llm_usage_invalid", provider=self.provider, model=self.model)
+        return count
 
     def observe_response(self, response: Any) -> None:
-        """Take usage, finish reason and response model from an OpenAI-format response (dict or
-        SDK object); a no-op for anything else. Never raises: metering must not break the call."""
+        """Take usage (with its token classes), finish reason and response model from an
+        OpenAI-format response (dict or SDK object), or the usage of an Anthropic or Gemini
+        response; a no-op for anything else. Never raises: metering must not break the call."""
         try:
             self._read(response)
             request_id = extract.private_field(response, "_request_id")  # the OpenAI SDK's, on responses
@@ -137,14 +153,14 @@ class CallTracker:
             self._unreadable(response)
 
     def _read(self, obj: Any) -> None:
-        """Usage, finish reason and model of a response or chunk."""
-        usage = extract.usage_tokens(obj)
+        """Usage (with its token classes), finish reason and model of a response or chunk."""
+        usage = extract.usage(obj)
         if usage is not None:  # counts already checked: None is unknown and keeps a known one
-            input_tokens, output_tokens = usage
-            if input_tokens is not None:
-                self.input_tokens = input_tokens
-            if output_tokens is not None:
-                self.output_tokens = output_tokens
+            if usage.input_tokens is not None:
+                self.input_tokens = usage.input_tokens
+            if usage.output_tokens is not None:
+                self.output_tokens = usage.output_tokens
+            self.token_details = usage.details or self.token_details
         self.finish_reason = extract.finish_reason(obj) or self.finish_reason
         self.response_model = extract.response_model(obj) or self.response_model
 
@@ -201,7 +217,8 @@ class CallTracker:
             self.recorded = recorder.record(LLMCall(
                 provider=self.provider, model=self.model, app_id=self.app_id, department=self.department,
                 duration_s=duration, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-                ttft_s=self.ttft_s, error_type=self.error_type, streaming=self.streaming,
+                token_details=self.token_details, ttft_s=self.ttft_s, error_type=self.error_type,
+                streaming=self.streaming,
                 finish_reason=self.finish_reason, trace_id=self.trace.trace_id, span_id=self.trace.span_id,
                 request_id=self.request_id, operation=self.operation, extra=extra,
             ))

@@ -51,3 +51,15 @@ APPS = (
 
 # Only present in the budget_overrun scenario: an agent stuck in a loop re-sending a huge context.
 RUNAWAY_APP = App("runaway-agent", "research", 0.0, (("claude-opus-4", 1.0),), 150_000, 1.0)
+
+# The layers a call passes through, outermost first: every app calls through one gateway (an
+# OpenAI-compatible proxy such as LiteLLM); a self-hosted model is then served by an inference
+# engine (vLLM, SGLang, TGI or NIM) on the mock GPUs, while hosted models go to their provider.
+GATEWAY = "gateway"
+ENGINE = "engine"
+
+
+def serving_layers(model: str) -> tuple[str, ...]:
+    """Which layers of the mock fleet saw a call to `model`: ("gateway",) or ("gateway", "engine")."""
+    profile = MODELS.get(model)
+    return (GATEWAY, ENGINE) if profile is not None and profile.self_hosted else (GATEWAY,)

@@ -30,7 +30,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("error_burst", "About 30% of calls fail (server errors, rate limits, timeouts).",
                  error_probability=0.30),
         Scenario("latency_spike", "Providers queue requests: time to first token grows by ~8 s and "
-                 "generation slows 3x.", ttft_queue_delay_s=8.0, tpot_factor=3.0),
+                 "generation slows 5x.", ttft_queue_delay_s=8.0, tpot_factor=5.0),
         Scenario("budget_overrun", "A runaway agent in research re-sends a 150k-token context to "
                  "claude-opus-4 ten times a second (about $2.30 a call).", runaway_rps=10.0),
         Scenario("gpu_idle", "Traffic moves off the self-hosted model: GPU utilisation falls to ~8%.",

@@ -26,8 +26,12 @@ The caller's Authorization header is forwarded and otherwise never read, logged 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -45,6 +49,7 @@ from ..instrument.extract import ask_for_stream_usage
 from ..instrument.providers import provider_from_url
 from ..instrument.tracker import CallTracker, warn_once
 from ..recorder import Recorder
+from ..settings import validate_upstream
 from ..telemetry.context import mint_trace_context
 from .sse import SSEMeter
 
@@ -98,20 +103,55 @@ class ProxyConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
-def validate_upstream(url: str) -> str:
-    """The base URL without a trailing slash; ValueError (saying why) unless it is an absolute
-    http(s) URL with a host and without query, fragment or credentials. The one check of the
-    upstream URL: the settings parser calls it too."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} must be an absolute http(s) URL, e.g. https://api.openai.com/v1")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"{url!r} must not carry a query, a fragment or credentials")
-    return url.rstrip("/")
+class UpstreamReachability:
+    """Whether a TCP connection to the upstream's host and port opens (within CHECK_TIMEOUT_S).
+    A success is remembered for REACHABLE_TTL_S, so readiness probes cost the upstream one
+    connection every few seconds at most; a failure for UNREACHABLE_TTL_S, so a recovery is seen
+    soon. Only TCP: no TLS handshake, no HTTP request, no credentials."""
+
+    REACHABLE_TTL_S = 5.0
+    UNREACHABLE_TTL_S = 1.0
+    CHECK_TIMEOUT_S = 2.0
+
+    def __init__(self, base_url: str, address: tuple[str, int]) -> None:
+        self.base_url = base_url
+        self.address = address
+        self._problem: str | None = None
+        self._checked_until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def problem(self) -> str | None:
+        if time.monotonic() < self._checked_until:
+            return self._problem
+        async with self._lock:  # concurrent probes share one check
+            if time.monotonic() >= self._checked_until:
+                problem = await self._connect()
+                if problem != self._problem:
+                    self._announce(problem)
+                ttl = self.REACHABLE_TTL_S if problem is None else self.UNREACHABLE_TTL_S
+                self._problem, self._checked_until = problem, time.monotonic() + ttl
+        return self._problem
+
+    async def _connect(self) -> str | None:
+        host, port = self.address
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return f"no TCP connection to {host}:{port} within {self.CHECK_TIMEOUT_S:g} s"
+        except OSError as exc:
+            return f"cannot connect to {host}:{port}: {connection_error(exc)}"
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return None
+
+    def _announce(self, problem: str | None) -> None:
+        if problem is None:
+            log.info("upstream reachable again; ready", extra={"event": "proxy_upstream_reachable",
+                                                              "upstream": self.base_url})
+        else:
+            log.warning("upstream unreachable; /readyz answers 503: %s", problem,
+                        extra={"event": "proxy_upstream_unreachable", "upstream": self.base_url, "reason": problem})
 
 
 class ProxyMiddleware:
@@ -149,6 +189,9 @@ class ProxyService:
         self.targets = {path: f"{base}/{suffix}" for path, (suffix, _) in ROUTES.items()}
         self.operations = {path: operation for path, (_, operation) in ROUTES.items()}
         self._session: aiohttp.ClientSession | None = None
+        parts = urlsplit(base)
+        self._address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        self._reachability = UpstreamReachability(base, self._address)
         logging.getLogger("uvicorn.error").addFilter(_QUIET)
         if urlsplit(base).path in ("", "/"):
             log.warning("upstream URL has no path: requests go to %s/chat/completions; OpenAI-compatible "
@@ -168,6 +211,10 @@ class ProxyService:
                 skip_auto_headers=("User-Agent", "Content-Type"),  # send what the caller sent
             )
         return self._session
+
+    async def upstream_problem(self) -> str | None:
+        """Why the upstream cannot be reached now (None when it can): readiness, cached briefly."""
+        return await self._reachability.problem()
 
     def middleware(self, app: ASGIApp) -> ProxyMiddleware:
         return ProxyMiddleware(app, self)
@@ -215,8 +262,8 @@ class ProxyService:
             upstream = await self.session().request("POST", url, data=body, headers=headers,
                                                     allow_redirects=False, compress=None)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return _upstream_failed(tracker, exc, "the upstream did not answer in time",
-                                    "the upstream could not be reached")
+            return _upstream_failed(tracker, exc, f"the upstream {self.base_url} did not answer in time",
+                                    f"the upstream {self.base_url} could not be reached")
         except BaseException:
             tracker.cancel()
             raise
@@ -231,8 +278,8 @@ class ProxyService:
         try:
             content = await upstream.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return _upstream_failed(tracker, exc, "the upstream response did not complete in time",
-                                    "the upstream response broke off")
+            return _upstream_failed(tracker, exc, f"the response of the upstream {self.base_url} did not complete "
+                                    "in time", f"the response of the upstream {self.base_url} broke off")
         except BaseException:
             tracker.cancel()
             raise
@@ -396,12 +443,35 @@ def _parse_json(content: bytes) -> dict | None:
 
 
 def _upstream_failed(tracker: CallTracker, exc: BaseException, timed_out: str, broken: str) -> Response:
-    """Record the call as failed and answer as a gateway does: 504 on a timeout, else 502."""
+    """Record the call as failed and answer as a gateway does: 504 on a timeout, else 502 saying
+    why in the operating system's words. The message names the upstream's base URL, which holds no
+    credentials (validate_upstream refuses them); it also goes on the call's log line and span."""
     if isinstance(exc, TimeoutError):
+        message = timed_out
+        tracker.extra["error_message"] = message
         tracker.finish(TIMEOUT)
-        return _proxy_error(504, "upstream_timeout", timed_out)
+        return _proxy_error(504, "upstream_timeout", message)
+    message = f"{broken}: {connection_error(exc)}"
+    tracker.extra["error_message"] = message
     tracker.finish(OTHER)
-    return _proxy_error(502, "upstream_unavailable", f"{broken}: {type(exc).__name__}")
+    return _proxy_error(502, "upstream_unavailable", message)
+
+
+def connection_error(exc: BaseException) -> str:
+    """What went wrong with a connection, as the OS says it: `Connection refused
+    (ClientConnectorError)`, `Name or service not known (ClientConnectorDNSError)`; the exception's
+    class alone when no OS error is behind it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        os_error = getattr(cause, "os_error", None) or cause  # aiohttp keeps the OSError in .os_error
+        if isinstance(os_error, OSError) and (os_error.errno or os_error.strerror):
+            if isinstance(os_error, socket.gaierror) or not os_error.errno or os_error.errno < 0:
+                text = os_error.strerror or str(os_error)
+            else:
+                text = os.strerror(os_error.errno)
+            return f"{text} ({type(exc).__name__})"
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
 
 
 def _proxy_error(status: int, kind: str, message: str) -> Response:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .otlp_logs import otlp_record
-from .redact import digest, preview
-from .spans import error_message
+from .redact import digest, preview, redact
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import ReadableLogRecord
@@ -26,6 +24,14 @@ CALL_LOGGER = "llm_exporter.calls"
 CONTENT_KEYS = ("prompt", "completion")
 
 log = logging.getLogger(CALL_LOGGER)
+
+
+def error_message(recorded: RecordedCall) -> str | None:
+    """The call's error message, redacted and cut to 500 characters (None when there is none)."""
+    message = recorded.call.extra.get("error_message")
+    if not isinstance(message, str) or not message:
+        return None
+    return redact(message)[:500]
 
 
 def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> dict[str, object]:
@@ -65,16 +71,18 @@ def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int 
     return fields
 
 
-def level_and_message(recorded: RecordedCall) -> tuple[int, str]:
-    """Info for a successful call, warning for a failed one."""
+def level_and_message(recorded: RecordedCall, success_level: int = logging.INFO) -> tuple[int, str]:
+    """`success_level` (info; debug for the mock's simulated calls) for a successful call,
+    warning for a failed one."""
     if recorded.error_type is not None:
         return logging.WARNING, "llm call failed"
-    return logging.INFO, "llm call completed"
+    return success_level, "llm call completed"
 
 
-def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0) -> None:
+def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0,
+             success_level: int = logging.INFO) -> None:
     """The call's line, through Python logging (the service's handlers: the JSON line on stdout)."""
-    level, message = level_and_message(recorded)
+    level, message = level_and_message(recorded, success_level)
     if not log.isEnabledFor(level):
         return
     fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)
@@ -82,9 +90,12 @@ def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0
 
 
 def otlp_call_record(recorded: RecordedCall, trace_kept: bool, preview_chars: int, time_ns: int,
-                     resource: Resource, scope: InstrumentationScope) -> list[ReadableLogRecord]:
+                     resource: Resource, scope: InstrumentationScope,
+                     success_level: int = logging.INFO) -> list[ReadableLogRecord]:
     """The call's line as an OTLP log record, the same one the `llm_exporter` OTLP handler makes
     of the Python log record (built on the export worker thread, from the recorded call)."""
-    level, message = level_and_message(recorded)
+    from .otlp_logs import otlp_record  # needs the `tracing` extra, loaded with the OTLP exporter
+
+    level, message = level_and_message(recorded, success_level)
     fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)
     return [otlp_record(CALL_LOGGER, level, message, fields, time_ns, None, resource, scope)]

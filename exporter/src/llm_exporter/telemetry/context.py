@@ -105,18 +105,28 @@ class TraceContext:
         return call
 
 
-_otel: Any = None  # (opentelemetry.context.get_current, opentelemetry.trace.get_current_span), once imported
+_otel: Any = None  # see _otel_api
+
+
+def _otel_api() -> Any:
+    """(opentelemetry.context.get_current, opentelemetry.trace.get_current_span), or () without
+    the OpenTelemetry API (then no span can be active)."""
+    try:
+        from opentelemetry.context import get_current
+        from opentelemetry.trace import get_current_span
+    except ImportError:
+        return ()
+    return get_current, get_current_span
 
 
 def _current_otel_parent() -> tuple[str, str, bool] | None:
     """The application's active OpenTelemetry span, if it has one. An empty OpenTelemetry context
     (no span, no baggage: a service that does not trace) is answered with one look-up."""
     global _otel
-    if _otel is None:
-        from opentelemetry.context import get_current  # imported on first use only
-        from opentelemetry.trace import get_current_span
-
-        _otel = get_current, get_current_span
+    if _otel is None:  # imported on first use only
+        _otel = _otel_api()
+    if not _otel:
+        return None
     get_current, get_current_span = _otel
     if not get_current():
         return None

@@ -16,12 +16,17 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry._logs import LogRecord, SeverityNumber
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from ..extras import MissingExtraError
+
+try:
+    from opentelemetry import trace
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+except ImportError as exc:  # the core install: OpenTelemetry is the `tracing` extra
+    raise MissingExtraError("tracing", "OTLP log export") from exc
 
 from ..logs import extra_fields
 from .context import valid_span_id, valid_trace_id

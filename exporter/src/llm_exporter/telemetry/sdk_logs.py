@@ -26,7 +26,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+from ..extras import MissingExtraError
+
+try:
+    import requests
+except ImportError as exc:  # the OTLP exporter's HTTP client comes with the `tracing` extra
+    raise MissingExtraError("tracing", "OTLP export") from exc
 
 SDK_EXPORTER_LOGGER = "opentelemetry.exporter"
 SDK_HEADERS_LOGGER = "opentelemetry.util.re"  # parse_env_headers() quotes malformed headers verbatim

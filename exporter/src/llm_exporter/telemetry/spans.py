@@ -20,13 +20,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from ..extras import MissingExtraError
 
+try:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+except ImportError as exc:  # the core install: OpenTelemetry is the `tracing` extra
+    raise MissingExtraError("tracing", "span export") from exc
+
+from .calllog import error_message
 from .context import derived_span_id, valid_span_id
-from .redact import redact
 
 if TYPE_CHECKING:
     from ..recorder import RecordedCall
@@ -46,14 +51,6 @@ def _seconds(extra: Mapping[str, object], key: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 3600:
         return float(value)
     return 0.0
-
-
-def error_message(recorded: RecordedCall) -> str | None:
-    """The call's error message, redacted and cut to 500 characters (None when there is none)."""
-    message = recorded.call.extra.get("error_message")
-    if not isinstance(message, str) or not message:
-        return None
-    return redact(message)[:500]
 
 
 def _caller_span(extra: Mapping[str, object]) -> str | None:
