@@ -30,7 +30,7 @@ class Urls:
     prometheus: str
     alertmanager: str
     grafana: str
-    grafana_auth: tuple[str, str]
+    grafana_auth: tuple[str, str] | None  # None: the admin password could not be read
 
 
 @dataclass
@@ -198,12 +198,17 @@ def main() -> int:
     parser.add_argument("--min-watch", type=float, default=240,
                         help="keep watching a scenario at least this long for slower alerts (seconds)")
     args = parser.parse_args()
+    try:
+        grafana_auth: tuple[str, str] | None = grafana_credentials()
+    except RuntimeError as exc:  # no .env password and no running compose stack to read it from
+        grafana_auth = None
+        say(f"demo: Grafana's admin password is not known ({exc}); dashboards are read without logging in")
     urls = Urls(
         exporter=os.environ.get("EXPORTER_URL", "http://127.0.0.1:9101"),
         prometheus=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"),
         alertmanager=os.environ.get("ALERTMANAGER_URL", "http://127.0.0.1:9093"),
         grafana=os.environ.get("GRAFANA_URL", "http://127.0.0.1:3000"),
-        grafana_auth=grafana_credentials(),
+        grafana_auth=grafana_auth,
     )
     try:
         rules, recording = rules_by_alert(urls), recording_rules(urls)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import requests
 import yaml
 
 from tests.e2e_support import alerting
-from tests.support.processes import Running, run_alertmanager
+from tests.support.processes import Running, run_alertmanager, webhook_token_file
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "alertmanager" / "alertmanager.yml"
@@ -96,7 +97,9 @@ def test_default_receivers_need_no_account_and_secrets_come_from_files() -> None
 def alertmanager() -> Iterator[Running]:
     # The shipped file, with the webhook pointed at a closed port: this test reads alert states,
     # not deliveries (the end-to-end test covers those).
-    with run_alertmanager(alerting.alertmanager_config("http://127.0.0.1:9/alertmanager/webhook")) as running:
+    token = webhook_token_file(Path(tempfile.mkdtemp(prefix="am-token-")))
+    with run_alertmanager(alerting.alertmanager_config("http://127.0.0.1:9/alertmanager/webhook",
+                                                       token_file=token)) as running:
         yield running
 
 

@@ -40,6 +40,7 @@ from tests.support.processes import (
     require_binary,
     stop,
     wait_until_ok,
+    webhook_token_file,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -54,7 +55,9 @@ RESOLVE_DEADLINE_S = 60.0
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     # Failed calls keep arriving for a minute after the switch back (timeouts last 60 s) and the
     # 5-minute ratios need minutes to dilute them: resolution is covered by the promtool tests.
-    "error_burst": ({"LLMErrorRatioHigh", "LLMErrorBudgetBurnFast"}, set()),
+    # The burn-rate alerts count a pair once it has called for 5 minutes (prometheus/tests/slo.test.yml);
+    # the live run is shorter.
+    "error_burst": ({"LLMErrorRatioHigh"}, set()),
     "latency_spike": ({"LLMLatencyP95High", "LLMTimeToFirstTokenP95High", "LLMTimePerOutputTokenP95High"}, set()),
     "budget_overrun": ({"LLMDailyBudgetNearlySpent", "LLMDailyBudgetExceeded", "LLMExpensiveRequest"}, set()),
     "gpu_idle": ({"LLMGPUUnderutilized"}, {"LLMGPUUnderutilized"}),
@@ -119,11 +122,11 @@ class Stack(contextlib.ExitStack):
                 f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
         return self.spawn(f"prometheus-{scenario}", argv, port)
 
-    def alertmanager(self, webhook_url: str) -> Proc:
+    def alertmanager(self, webhook_url: str, token_file: Path) -> Proc:
         port = free_port()
         home = self.workdir / "alertmanager"
         home.mkdir()
-        (home / "alertmanager.yml").write_text(alerting.alertmanager_config(webhook_url))
+        (home / "alertmanager.yml").write_text(alerting.alertmanager_config(webhook_url, token_file=token_file))
         argv = [require_binary("prometheus-alertmanager"), f"--config.file={home / 'alertmanager.yml'}",
                 f"--storage.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
                 "--cluster.listen-address="]
@@ -186,8 +189,9 @@ def test_fault_scenarios_deliver_their_alerts_through_alertmanager() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="alerts-e2e-"))
     rule_files = alerting.shortened_rule_files(workdir / "rules")
     with Stack(workdir) as stack:
-        receiver_proc = stack.exporter("receiver", "--mock-rps", "0")
-        alertmanager = stack.alertmanager(receiver_proc.url + "/alertmanager/webhook")
+        token = webhook_token_file(workdir / "secrets")
+        receiver_proc = stack.exporter("receiver", "--mock-rps", "0", "--webhook-token-file", str(token))
+        alertmanager = stack.alertmanager(receiver_proc.url + "/alertmanager/webhook", token)
         exporters = {name: stack.exporter(f"exporter-{name}", "--seed", str(seed))
                      for seed, name in enumerate(["normal", *EXPECTED], start=11)}
         ready(receiver_proc, "/readyz")

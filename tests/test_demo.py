@@ -10,13 +10,22 @@ import sys
 import pytest
 
 from tests.e2e_support.alerting import alertmanager_config, prometheus_config, shortened_rule_files
-from tests.support.processes import REPO, free_port, run_alertmanager, run_exporter, run_prometheus
+from tests.support.processes import (
+    REPO,
+    free_port,
+    run_alertmanager,
+    run_exporter,
+    run_prometheus,
+    webhook_token_file,
+)
 
 
 @pytest.mark.e2e
 def test_demo_reports_alert_routing_and_notification(tmp_path) -> None:
-    with (run_exporter("--mode", "mock", "--mock-rps", "10") as exporter,
-          run_alertmanager(alertmanager_config(exporter.url + "/alertmanager/webhook")) as alertmanager):
+    token = webhook_token_file(tmp_path / "secrets")
+    with (run_exporter("--mode", "mock", "--mock-rps", "10", "--webhook-token-file", str(token)) as exporter,
+          run_alertmanager(alertmanager_config(exporter.url + "/alertmanager/webhook",
+                                               token_file=token)) as alertmanager):
         config = prometheus_config(exporter.url.removeprefix("http://"), alertmanager.url.removeprefix("http://"),
                                    "demo")
         with run_prometheus(config, shortened_rule_files(tmp_path / "rules")) as prometheus:

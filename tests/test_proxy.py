@@ -29,6 +29,7 @@ from llm_exporter.proxy import service as proxy_service
 from llm_exporter.proxy.service import DEFAULT_MAX_REQUEST_BYTES, ProxyConfig, _inspect_body, validate_upstream
 from llm_exporter.proxy.sse import MAX_EVENT_BYTES, SSEMeter
 from llm_exporter.recorder import Recorder
+from llm_exporter.request_body import InvalidPayload, MalformedBody
 from llm_exporter.settings import Settings, parse_settings
 from tests.support.metrics_text import OPENMETRICS_ACCEPT, families, sample_sum
 from tests.support.openai_upstream import ODD_BODIES, OpenAIUpstream, prompt_tokens
@@ -331,17 +332,36 @@ def test_malformed_upstream_body_passes_through(proxy: Running, upstream: OpenAI
     assert counter(fams, "llm_errors", error_type="other", app_id=app) == 1
 
 
-def test_malformed_request_body_is_forwarded_unchanged(proxy: Running, upstream: OpenAIUpstream) -> None:
-    """Pass-through: the upstream judges the body, and the caller gets the upstream's answer."""
-    app = "t-bad-request"
-    body = b'{"model": "gpt-4o", "messages": ['
-    response = call(proxy, app, body)
-    exchange = upstream.last()
-    assert exchange.body == body
-    assert response.status_code == 400
-    assert response.content == bytes(exchange.response_body)
+def assert_refused_locally(proxy: Running, upstream: OpenAIUpstream, before: int, response: requests.Response,
+                           app: str, status: int, reason: str, route: str = "/v1/chat/completions") -> dict:
+    """Refused by the proxy itself: never sent upstream, not an LLM call (no model "unknown",
+    nothing unpriced), counted in llm_rejected_requests_total{route,reason}."""
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["type"] == reason
+    assert upstream.request_count == before, "a refused request reached the upstream"
     fams = scrape(proxy)
-    assert counter(fams, "llm_errors", error_type="invalid_request", app_id=app, model="unknown") == 1
+    assert counter(fams, "llm_requests", app_id=app) == 0
+    assert counter(fams, "llm_unpriced_requests", model="unknown") == 0
+    assert sample_sum(fams["llm_active_requests"], model="unknown") == 0
+    return fams
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"model": "gpt-4o", "messages": [', "malformed_body"),
+    (b"\xff\xfe not utf-8", "malformed_body"),
+    (b"[1, 2]", "invalid_payload"),
+    (b'{"messages": []}', "invalid_payload"),
+    (b'{"model": 5, "messages": []}', "invalid_payload"),
+    (b'{"model": " ", "messages": []}', "invalid_payload"),
+])
+def test_request_the_proxy_cannot_meter_is_refused_locally(proxy: Running, upstream: OpenAIUpstream,
+                                                           body: bytes, reason: str) -> None:
+    app = f"t-refused-{reason}"
+    rejected_before = counter(scrape(proxy), "llm_rejected_requests", route="/v1/chat/completions", reason=reason)
+    before = upstream.request_count
+    response = call(proxy, app, body)
+    fams = assert_refused_locally(proxy, upstream, before, response, app, 400, reason)
+    assert counter(fams, "llm_rejected_requests", route="/v1/chat/completions", reason=reason) == rejected_before + 1
 
 
 @pytest.mark.parametrize(("model", "error_type"), [("reset-stream", "other"), ("hang-stream", "timeout")])
@@ -464,16 +484,14 @@ def test_odd_json_events_in_a_stream_pass_through(proxy: Running, upstream: Open
     assert "Traceback" not in proxy.log()
 
 
-def test_deeply_nested_request_body_is_forwarded_unchanged(proxy: Running, upstream: OpenAIUpstream) -> None:
+def test_deeply_nested_request_body_is_refused_locally(proxy: Running, upstream: OpenAIUpstream) -> None:
     app = "t-deep-request"
     depth = 100_000
     body = b'{"model": "gpt-4o", "stream": true, "messages": ' + b"[" * depth + b"]" * depth + b"}"
+    before = upstream.request_count
     response = call(proxy, app, body)
-    exchange = upstream.last()
-    assert exchange.body == body  # not parseable here: sent as it came, no include_usage added
-    assert response.status_code == 400 and response.content == bytes(exchange.response_body)
-    fams = assert_recorded_once(proxy, app, "error", "unknown")
-    assert counter(fams, "llm_errors", error_type="invalid_request", app_id=app, model="unknown") == 1
+    assert_refused_locally(proxy, upstream, before, response, app, 400, "malformed_body")
+    assert "Traceback" not in proxy.log()
 
 
 def test_stream_request_with_a_lone_surrogate_gets_usage_added(proxy: Running, upstream: OpenAIUpstream) -> None:
@@ -587,10 +605,11 @@ def test_request_over_the_size_limit_is_refused_without_reading_it(proxy: Runnin
     for answer in (declared, chunked):
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 413 "), head
-        assert json.loads(body)["error"]["type"] == "request_too_large"
+        assert json.loads(body)["error"]["type"] == "body_too_large"
     assert upstream.request_count == before  # nothing went upstream
     fams = scrape(proxy)
-    assert counter(fams, "llm_errors", error_type="invalid_request", app_id="t-413", model="unknown") == 2
+    assert counter(fams, "llm_rejected_requests", route="/v1/chat/completions", reason="body_too_large") == 2
+    assert counter(fams, "llm_requests", app_id="t-413") == 0, "a refused request is not an LLM call"
     assert sample_sum(fams["llm_active_requests"], model="unknown") == 0
     # a body just under the limit goes through
     filler = "w " * ((MAX_REQUEST_BYTES - 200) // 2)
@@ -741,8 +760,10 @@ def test_include_usage_is_added_only_when_the_caller_did_not_say() -> None:
     assert json.loads(body)["stream_options"] == {"x": 1, "include_usage": True}
     kept = b'{"model": "m", "stream": true, "stream_options": {"include_usage": false}}'
     assert _inspect_body(kept, "chat")[2] == kept
-    assert _inspect_body(b"[1, 2]", "chat") == ("unknown", False, b"[1, 2]")
-    assert _inspect_body(b"\xff\xfe", "chat") == ("unknown", False, b"\xff\xfe")
+    with pytest.raises(InvalidPayload):
+        _inspect_body(b"[1, 2]", "chat")
+    with pytest.raises(MalformedBody):
+        _inspect_body(b"\xff\xfe", "chat")
 
 
 class _NullRecorder:

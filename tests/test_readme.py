@@ -94,7 +94,7 @@ def test_exporter_flags_and_endpoints_named_exist() -> None:
         if path.startswith(("/v1", "/otlp", "/etc", "/run/", "/d/")):
             continue
         assert path in {"/metrics", "/mock/scenario", "/alertmanager/notifications", "/alertmanager/webhook",
-                        "/healthz", "/readyz"}, path
+                        "/healthz", "/readyz", "/docs"}, path
 
 
 def test_compose_commands_and_profiles_named_exist() -> None:

@@ -54,7 +54,7 @@ def test_scenario_switch_and_bad_requests() -> None:
 def test_scenarios_are_mock_only() -> None:
     with run_exporter("--mode", "real") as exporter:
         response = requests.post(exporter.url + "/mock/scenario", json={"scenario": "normal"}, timeout=5)
-        assert response.status_code == 404 and "mock mode" in response.json()["error"]
+        assert response.status_code == 404 and "in real mode" in response.json()["error"]
 
 
 def test_sigterm_shuts_down_cleanly() -> None:

@@ -45,7 +45,9 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)")
 # source -> fault scenario -> the alerts it must raise from that source's series alone. "spend" is
 # normal traffic from a source without departments of its own, its target labelled with a
 # department (as its target file may) whose daily budget it overruns.
-ERRORS = {"LLMErrorRatioHigh", "LLMErrorBudgetBurnFast", "LLMErrorBudgetBurnSlow"}  # short history: both windows
+# The slow burn waits for hours of history (prometheus/tests/slo.test.yml): it reads the same
+# burn-rate series as the fast one, which these cases prove per source.
+ERRORS = {"LLMErrorRatioHigh", "LLMErrorBudgetBurnFast"}
 STOPPED = {"LLMTrafficStopped"}
 SPEND = {"LLMDailyBudgetNearlySpent", "LLMDailyBudgetExceeded"}
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -216,12 +218,50 @@ def test_openlit_latency_alerts_fire_from_its_own_series(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+def test_openai_v2_pushed_over_otlp_is_read_as_its_service(tmp_path: Path) -> None:
+    """Over Prometheus' OTLP receiver, openai-v2's series carry `job` = service.name and no
+    service_name label (only target_info has the resource): the app is the service, its calls,
+    failures and tokens are read, and spend comes from the pricing file's prices."""
+    metrics = {m.name: m for m in otel_genai.OTLP_SOURCES["openai-v2"].metrics}
+    base = {"gen_ai_operation_name": "chat", "gen_ai_system": "openai", "gen_ai_request_model": "gpt-4o",
+            "gen_ai_response_model": "gpt-4o", "job": "support-bot", "instance": "0b6a5f3c"}
+
+    def counter(name: str, per_minute: int, **extra: str) -> dict[str, str]:
+        labels = ",".join(f'{k}="{v}"' for k, v in {**base, **extra}.items())
+        values = " ".join(str(per_minute * minute) for minute in range(NORMAL_MINUTES + 1))
+        return {"series": f"{name}{{{labels}}}", "values": values}
+
+    duration, usage = metrics["gen_ai_client_operation_duration_seconds"], metrics["gen_ai_client_token_usage"]
+    assert "service_name" not in duration.labels  # the receiver keeps the resource on target_info
+    series = [counter(f"{duration.name}_count", 60), counter(f"{duration.name}_count", 6, error_type="RateLimitError"),
+              counter(f"{usage.name}_sum", 6000, gen_ai_token_type="input"),
+              counter(f"{usage.name}_sum", 3000, gen_ai_token_type="output"),
+              {"series": 'llm_price_usd_per_token{model="gpt-4o",direction="input"}', "values": "0.0000025+0x60"},
+              {"series": 'llm_price_usd_per_token{model="gpt-4o",direction="output"}', "values": "0.00001+0x60"}]
+    at = f"{NORMAL_MINUTES}m"
+    pair = '{app_id="support-bot",job="support-bot",layer="client",model="gpt-4o",provider="openai",source="otel"}'
+    test = {"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": "source_app_model:llm_requests:rate5m", "eval_time": at,
+         "exp_samples": [{"labels": f"source_app_model:llm_requests:rate5m{pair}", "value": 66 / 60}]},
+        {"expr": "app_model:llm_request_errors:rate5m", "eval_time": at,
+         "exp_samples": [{"labels": f"app_model:llm_request_errors:rate5m{pair}", "value": 6 / 60}]},
+        {"expr": "sum(app_model:llm_cost_usd:rate5m)", "eval_time": at,
+         "exp_samples": [{"labels": "{}", "value": round((6000 * 0.0000025 + 3000 * 0.00001) / 60, 12)}]},
+    ]}
+    header = yaml.safe_load(outputs.test_header("sources.test.yml"))
+    header["rule_files"] = [str(path) for path in alerting.shipped_rule_files()]
+    path = tmp_path / "otlp.test.yml"
+    path.write_text(yaml.safe_dump({**header, "tests": [test]}, sort_keys=False, width=10_000))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def test_every_alert_a_source_can_feed_is_proven_for_it() -> None:
     """The cases above cover, for every source, each alert the capability matrix says it feeds,
-    but for those that need days of history (token anomaly, month-end forecast)."""
+    but for those that need hours or days of history (slow burn, token anomaly, month-end forecast)."""
     from prometheus import generator
 
-    needs_days = {"LLMTokenUsageAnomaly", "LLMMonthlyBudgetForecastExceeded"}
+    needs_days = {"LLMTokenUsageAnomaly", "LLMMonthlyBudgetForecastExceeded", "LLMErrorBudgetBurnSlow"}
     for source, scenarios in EXPECTED.items():
         proven = set().union(*scenarios.values()) | (OPENLIT_LATENCY if source == "otel" else set())
         feeds = {a.name for a in generator.alerts() if source in capability.alert_sources(a)} - needs_days

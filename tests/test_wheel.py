@@ -21,8 +21,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 import footprint
 
 # What the core must not pull in: the server, proxy, NVML, OpenTelemetry and HTTP client stacks.
-OPTIONAL = {"fastapi", "starlette", "uvicorn", "aiohttp", "uvloop", "httptools", "nvidia-ml-py", "openai", "httpx",
-            "requests", "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"}
+OPTIONAL = {"fastapi", "fastapi-offline", "starlette", "uvicorn", "aiohttp", "uvloop", "httptools", "nvidia-ml-py",
+            "openai", "httpx", "requests", "opentelemetry-api", "opentelemetry-sdk",
+            "opentelemetry-exporter-otlp-proto-http"}
 
 
 @pytest.fixture(scope="module")

@@ -68,10 +68,13 @@ OBJECTIVE_STYLE = override("byRegexp", f"^{OBJECTIVE_LEGEND} .*", {
     "custom.lineStyle": {"fill": "dash", "dash": [10, 10]}, "custom.fillOpacity": 0, "custom.lineWidth": 1})
 
 
-def objective_line(objective: cfg.Objective, by: str, selector: str = SEL_CALL) -> PromQuery:
-    """Each `by` group's objective: the strictest resolved objective among the selected pairs."""
-    return PromQuery(f"min by ({by}) ({recording.resolved(objective)}{{{selector}}})",
-                     legend=f"{OBJECTIVE_LEGEND} {{{{{by}}}}}")
+def objective_line(objective: cfg.Objective, by: str, selector: str = SEL_CALL, where: str = "") -> PromQuery:
+    """Each `by` group's objective: the strictest resolved objective among the selected pairs; with
+    `where`, only for the groups that query has data for (no line for a signal a source lacks)."""
+    expr = f"min by ({by}) ({recording.resolved(objective)}{{{selector}}})"
+    if where:
+        expr += f"\n  and on ({by}) ({where})"
+    return PromQuery(expr, legend=f"{OBJECTIVE_LEGEND} {{{{{by}}}}}")
 
 
 # -- query shapes ----------------------------------------------------------------------------

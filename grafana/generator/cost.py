@@ -47,7 +47,7 @@ def build() -> Dashboard:
                         "sources that price each call have it: this project's exporter and library."),
         stat("Unpriced calls, last hour", PromQuery(
             f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h]))"
-            f" or 0 * sum(llm_requests_total{{{c.SEL_MODEL}}})"), unit="none",
+            f" or 0 * sum(rate(llm_requests_total{{{c.SEL_MODEL}}}[5m]))"), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
              description="Calls to models missing from pricing.yaml: their cost is not counted "
                          "(LLMUnpricedRequests). Add the model's price. Counted by this project's "

@@ -109,8 +109,9 @@ def _burn_alert(burn: cfg.BurnAlert) -> Alert:
         (
           {rec.burn_rate(w.long)} > {w.factor:g}
             and {rec.burn_rate(w.short)} > {w.factor:g}
-            and {rec.requests_rate(w.long)} >= 1/{round(1 / cfg.BURN_MIN_CALLS_PER_S)}
-        )""" for w in burn.windows]
+            and {rec.requests_rate(w.long)} >= 1/{round(1 / cfg.BURN_MIN_CALLS_PER_S)}"""
+               + (f"\n            and {rec.requests_rate(rec.BASE_WINDOW)} offset {w.short}" if burn.needs_history else "")
+               + "\n        )" for w in burn.windows]
     how = " or ".join(f"{w.factor:g}x over {cfg.spoken(w.long)} and {cfg.spoken(w.short)} ({w.budget_spent:.0%} of "
                       f"the budget in {cfg.spoken(w.long)})" for w in burn.windows)
     verb = "Pages" if burn.severity == "critical" else "Tickets"
@@ -127,10 +128,14 @@ def _burn_alert(burn: cfg.BurnAlert) -> Alert:
         fires_when="error-budget burn rate of an app and model against its availability objective (default "
                    f"{cfg.AVAILABILITY_OBJECTIVE.default:.1%}) > "
                    + " or > ".join(f"{w.factor:g}× over {w.long} and {w.short}" for w in burn.windows)
-                   + f", with ≥ {round(cfg.BURN_MIN_CALLS_PER_S * 60)} call/min",
+                   + f", with ≥ {round(cfg.BURN_MIN_CALLS_PER_S * 60)} call/min"
+                   + (", once the pair has called for the short window" if burn.needs_history else ""),
         comment="""
             Multi-window, multi-burn-rate alerts on each pair's availability objective (Google SRE
-            workbook, "Alerting on SLOs", table 5-8). $value is the burn rate of the long window.""")
+            workbook, "Alerting on SLOs", table 5-8). $value is the burn rate of the long window.""" + (
+            """ A window pair
+            counts once the app and model have called for its short window (`offset`): until then the
+            long window holds minutes of history, not days.""" if burn.needs_history else ""))
 
 
 def _latency_alert(name: str, objective: cfg.Objective, spec: contract.MetricSpec, what: str, how_long: str) -> Alert:

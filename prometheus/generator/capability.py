@@ -187,3 +187,57 @@ def _leaf(selector: str) -> frozenset[str] | None:
              for name in identifiers(selector)]
     known = [sources for sources in found if sources is not None]
     return frozenset().union(*known) if known else None
+
+
+# -- the matrix of docs/sources.md -------------------------------------------------------------
+
+
+def columns() -> tuple[str, ...]:
+    """Every source, in the order of the docs: the contract, then the adapters, then GPU sources."""
+    names = [a.name for a in ADAPTERS] + [g.name for g in GPU_ADAPTERS]
+    return tuple(dict.fromkeys(names))
+
+
+def _row(label: str, fed: frozenset[str] | None) -> str:
+    cells = ["any" if fed is None else "✓" if name in fed else "" for name in columns()]
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def alerts_matrix() -> str:
+    """Alerts × sources: ✓ where the source's series alone can raise the alert."""
+    head = "| Alert | " + " | ".join(f"`{name}`" for name in columns()) + " |"
+    lines = [head, "|" + "---|" * (len(columns()) + 1)]
+    for group in groups():
+        for rule in group.rules:
+            if isinstance(rule, Alert):
+                fed = _sources(rule.subject or rule.expr)
+                lines.append(_row(f"`{rule.name}`", fed))
+    return "\n".join(lines)
+
+
+def panels_matrix() -> str:
+    """Dashboard panels × sources: ✓ where every query of the panel that reads a source has data from
+    that source alone, "part" where some of them have; queries of the stack's own configuration
+    (an objective's line, a budget) show whatever the sources. "any": the panel reads no source."""
+    from grafana import generator as dashboards  # the dashboards import this package's recording rules
+    from grafana.generator.builder import PromQuery
+
+    head = "| Dashboard / panel | " + " | ".join(f"`{name}`" for name in columns()) + " |"
+    lines = [head, "|" + "---|" * (len(columns()) + 1)]
+    for dashboard in dashboards.dashboards():
+        panels: dict[str, list[frozenset[str] | None]] = {}
+        for panel, query in dashboard.queries():
+            if isinstance(query, PromQuery):
+                panels.setdefault(panel.title, []).append(_sources(query.expr))
+        for title, queries in panels.items():
+            label = f"{dashboard.title} / {title}".replace("|", "\\|")
+            fed = [f for f in queries if f is not None]
+            if not fed:
+                lines.append(_row(label, None))
+                continue
+            cells = []
+            for name in columns():
+                count = sum(1 for f in fed if name in f)
+                cells.append("✓" if count == len(fed) else "part" if count else "")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

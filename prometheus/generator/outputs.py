@@ -2,8 +2,8 @@
 
 Whole files: prometheus/rules/*.yml. Regions of hand-written files, between BEGIN/END GENERATED
 markers: the shared header of each promtool test file (rule files, evaluation interval, group
-order), the alert tables of README.md and docs/alerts.md, the objectives table of docs/alerts.md
-and the metric table of docs/metrics.md. Everything outside the markers stays hand-written.
+order), the alert tables of README.md and docs/alerts.md, the objectives table of docs/alerts.md,
+the metric table of docs/metrics.md and the source capability tables of docs/sources.md. Everything outside the markers stays hand-written.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from grafana.generator import uids
 from llm_exporter import contract
 
-from . import alerts, config, groups, rule_files
+from . import alerts, capability, config, groups, rule_files
 from .model import Record, render_rule_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,4 +151,6 @@ def outputs() -> list[Output]:
     out.append(_doc("docs/alerts.md", {"alerts": alerts_table(receiver_column=True),
                                        "objectives": objectives_table(), "recording": recording_table()}))
     out.append(_doc("docs/metrics.md", {"metrics": metrics_table()}))
+    out.append(_doc("docs/sources.md", {"alerts by source": capability.alerts_matrix(),
+                                        "panels by source": capability.panels_matrix()}))
     return out

@@ -10,7 +10,8 @@ docs/alerts.md describes them next to the measured times.
    renamed `llm-exporter-<scenario>` so that a TargetDown in one scenario inhibits only its own
    alerts; an external label `e2e_scenario` tells the scenarios apart at the shared receiver.
 3. Alertmanager: group_wait 1 s and group_interval 2 s on every route, the webhook URL of every
-   receiver pointed at the test's exporter, the templates directory given as an absolute path.
+   receiver pointed at the test's exporter and its bearer token file at the test's own token (the
+   exporter is started with the same file), the templates directory given as an absolute path.
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ def _retime(route: dict[str, Any]) -> None:
         _retime(child)
 
 
-def alertmanager_config(webhook_url: str) -> str:
-    """The shipped alertmanager.yml with short grouping timers and the webhook at webhook_url."""
+def alertmanager_config(webhook_url: str, *, token_file: Path) -> str:
+    """The shipped alertmanager.yml with short grouping timers, the webhook at webhook_url and
+    the webhook's bearer token read from token_file."""
     config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     route = config["route"]
     route["group_wait"], route["group_interval"] = GROUP_WAIT, GROUP_INTERVAL
@@ -118,5 +120,6 @@ def alertmanager_config(webhook_url: str) -> str:
     for receiver in config["receivers"]:
         for webhook in receiver.get("webhook_configs", []):
             webhook["url"] = webhook_url
+            webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     config["templates"] = [str(ALERTMANAGER_DIR / t) for t in config.get("templates", [])]
     return yaml.safe_dump(config, sort_keys=False)

@@ -112,6 +112,34 @@ ERRORS = {
 }
 
 
+MAX_TOKENS = 4096  # larger max_tokens / dimensions are refused, as a model's limit would
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 < value <= MAX_TOKENS
+
+
+def invalid_request(payload: dict[str, Any], path: str) -> str | None:
+    """Why OpenAI's API would refuse this request body (wrong types, missing fields), or None."""
+    checks: list[tuple[str, bool]] = [
+        ("model must be a non-empty string", isinstance(payload.get("model"), str) and bool(payload["model"])),
+        ("stream must be a boolean", "stream" not in payload or isinstance(payload["stream"], bool)),
+        ("stream_options must be an object", payload.get("stream_options") is None
+         or isinstance(payload["stream_options"], dict)),
+    ]
+    checks += [(f"{key} must be an integer from 1 to {MAX_TOKENS}", key not in payload or _count(payload[key]))
+               for key in ("max_tokens", "max_completion_tokens", "dimensions")]
+    if path.endswith("/chat/completions"):
+        messages = payload.get("messages")
+        checks.append(("messages must be an array of objects", isinstance(messages, list)
+                       and all(isinstance(m, dict) for m in messages)))
+    elif path.endswith("/embeddings"):
+        checks.append(("input must be a string or an array", isinstance(payload.get("input"), str | list)))
+    else:
+        checks.append(("prompt must be a string or an array", isinstance(payload.get("prompt"), str | list)))
+    return next((message for message, ok in checks if not ok), None)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # like any real server: no 40 ms Nagle/delayed-ACK stalls
@@ -153,6 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, RecursionError):
             self._send(400, _error_body("We could not parse the JSON body of your request.",
                                         "invalid_request_error", None), exchange)
+            return
+        problem = invalid_request(payload, path)
+        if problem:  # what OpenAI's API refuses, it refuses here too (400 invalid_request_error)
+            self._send(400, _error_body(problem, "invalid_request_error", None), exchange)
             return
         model = str(payload.get("model", ""))
         if model in ERRORS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -112,6 +113,15 @@ def run_exporter(*args: str, env: dict[str, str] | None = None, port: int | None
     with _spawn(argv, ready_path, port, workdir, {**base_env, **(env or {})}) as running:
         yield running
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def webhook_token_file(directory: Path) -> Path:
+    """A fresh bearer token for the alert webhook, in a file: the exporter gets it with
+    --webhook-token-file, Alertmanager with `credentials_file` (as compose wires them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "webhook_token"
+    path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path
 
 
 @contextlib.contextmanager

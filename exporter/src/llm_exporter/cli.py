@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level_error is not None:
         return _config_error(level_error)
     try:
-        require("server", "the llm-exporter service", "fastapi", "uvicorn")
+        require("server", "the llm-exporter service", "fastapi", "uvicorn", "fastapi_offline")
         from .runtime import build_runtime
 
         runtime = build_runtime(settings)

@@ -43,6 +43,23 @@ TOKEN_DIRECTIONS = ("input", "output")
 # the `direction` values of llm_price_usd_per_token: the two base prices, then each class's own
 PRICE_DIRECTIONS = (*TOKEN_DIRECTIONS, *TOKEN_CLASSES)
 TELEMETRY_SIGNALS = ("traces", "logs")
+# Requests the exporter refused itself (nothing was recorded or sent upstream), by route and reason.
+REJECT_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/mock/scenario",
+    "/alertmanager/webhook",
+    "other",
+)
+REJECT_REASONS = (
+    "body_too_large",  # 413: over the route's size limit
+    "body_timeout",  # 408: the body did not arrive within the body timeout
+    "malformed_body",  # 400: not JSON, not UTF-8, or nested too deeply
+    "invalid_payload",  # 400/422: JSON, but not what the route accepts
+    "unauthorized",  # 401: the webhook's bearer token was missing or wrong
+    "server_busy",  # 503: request bodies in progress would pass the memory budget
+)
 
 DURATION_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20)
@@ -219,6 +236,18 @@ TELEMETRY_DROPPED = MetricSpec(
     doc="Spans (`traces`) or log records (`logs`) dropped because the OTLP backend was down or slow.",
     example="rate(llm_telemetry_dropped_total[5m])",
 )
+REJECTED = MetricSpec(
+    "llm_rejected_requests", "counter",
+    "HTTP requests refused by the exporter before any processing (never sent upstream, nothing recorded).",
+    ("route", "reason"), unit="requests",
+    doc="Requests the exporter refused itself, before anything was recorded or sent upstream: the proxy's "
+        "`/v1/...` routes, `/mock/scenario` and `/alertmanager/webhook` (`route`; `other` for any other path). "
+        "`reason`: `body_too_large` (413), `body_timeout` (408), `malformed_body` (400: not JSON), "
+        "`invalid_payload` (400/422: JSON of the wrong shape, e.g. a proxy request without a string `model`), "
+        "`unauthorized` (401: webhook bearer token), `server_busy` (503). The first rejection of each kind is "
+        "logged. See [reliability.md](reliability.md).",
+    example="sum by (route, reason) (rate(llm_rejected_requests_total[5m])) > 0",
+)
 ALERT_NOTIFICATIONS = MetricSpec(
     "llm_alert_notifications", "counter", "Alertmanager webhook notifications received.",
     ("receiver", "status", "alertname"), unit="notifications",
@@ -280,6 +309,6 @@ OBJECTIVE_METRICS = (OBJECTIVE_LATENCY, OBJECTIVE_TTFT, OBJECTIVE_TPOT, OBJECTIV
 ALL_METRICS: tuple[MetricSpec, ...] = (
     REQUESTS, ERRORS, TOKENS, TOKENS_BY_CLASS, COST, DURATION, TTFT, TPOT, REQUEST_COST, ACTIVE, QUALITY, FEEDBACK,
     FLAGGED, BUDGET, *OBJECTIVE_METRICS, PRICE, SELF_HOSTED_PRICE, UNPRICED, INVALID_VALUES, LABEL_OVERFLOW,
-    TELEMETRY_DROPPED, ALERT_NOTIFICATIONS,
+    TELEMETRY_DROPPED, REJECTED, ALERT_NOTIFICATIONS,
     GPU_UP, *GPU_METRICS, EXPORTER_INFO, MOCK_SCENARIO,
 )

@@ -5,7 +5,7 @@ library and /metrics. Everything else is behind an extra:
 
     tracing   spans and OTLP log export      opentelemetry-sdk, -exporter-otlp-proto-http
     openai    the OpenAI SDK the wrapper is tested with (instrument_openai needs only your client)
-    server    the llm-exporter service        fastapi, uvicorn
+    server    the llm-exporter service        fastapi, uvicorn, fastapi-offline (/docs)
     proxy     --mode proxy                    server + aiohttp, uvloop, httptools
     gpu       --mode real (NVML)              server + nvidia-ml-py
     all       everything the container image runs

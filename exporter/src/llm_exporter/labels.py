@@ -41,7 +41,10 @@ class LabelGuard:
         self._overflow: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def value(self, label: str, raw: object) -> str:
+    def value(self, label: str, raw: object, *, count: bool = True) -> str:
+        """The label value to record for `raw`: sanitised, or "other" past the bound. An "other"
+        is counted in the overflow counts unless `count` is false (for a second look-up of the
+        same call's value, e.g. when it starts and when it finishes: one call counts once)."""
         cached = self._accepted[label].get(raw)  # type: ignore[call-overload]
         if cached is not None:
             return cached
@@ -54,7 +57,8 @@ class LabelGuard:
                 if isinstance(raw, str) and len(cache) < 4 * self.bounds[label]:
                     cache[raw] = clean
                 return clean
-            self._overflow[label] = self._overflow.get(label, 0) + 1
+            if count:
+                self._overflow[label] = self._overflow.get(label, 0) + 1
             return OVERFLOW_VALUE
 
     def count_overflow(self, label: str) -> None:

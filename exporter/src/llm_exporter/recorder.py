@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 QUALITY_EWMA_WEIGHT = 0.05  # each scored response moves the rolling score 5% of the way
 DEFAULT_MAX_LABEL_SETS = 1000  # distinct (provider, model, app_id, department) label sets
+MAX_TOKENS = 1_000_000_000  # per call and direction; more is not a count (and would overflow the exposition)
 _LABEL_CACHE_SIZE = 4096  # raw label value sets remembered by Recorder._labels (callers choose them)
 _NUMBER = (float, int)
 
@@ -53,10 +54,10 @@ def _seconds(value: object, field: str, invalid: list[str]) -> float | None:
 
 
 def _tokens(value: object, field: str, invalid: list[str]) -> int:
-    """A non-negative whole token count, or 0 (noting the field as invalid)."""
-    if type(value) is int and value >= 0:
+    """A whole token count from 0 to MAX_TOKENS, or 0 (noting the field as invalid)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
-    if isinstance(value, int | float) and 0 <= value < math.inf and value == int(value):
+    if isinstance(value, int | float) and 0 <= value <= MAX_TOKENS and value == int(value):
         return int(value)
     invalid.append(field)
     return 0
@@ -276,6 +277,7 @@ class Recorder:
         self._notifications: dict[tuple[str, str, str], int] = {}
         self._invalid: dict[str, int] = {}
         self._label_cache: dict[tuple[object, ...], tuple[str, str, str, str]] = {}  # see _labels
+        self._rejected: dict[tuple[str, str], int] = {}
 
     # -- recording -------------------------------------------------------------------------
 
@@ -298,8 +300,9 @@ class Recorder:
         input_tokens, output_tokens, quality = call.input_tokens, call.output_tokens, call.quality_score
         invalid: list[str] = []
         if not (type(duration) in _NUMBER and 0 <= duration < math.inf  # the fast path: all plausible
-                and type(input_tokens) is int and input_tokens >= 0 and type(output_tokens) is int
-                and output_tokens >= 0 and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
+                and type(input_tokens) is int and 0 <= input_tokens <= MAX_TOKENS
+                and type(output_tokens) is int and 0 <= output_tokens <= MAX_TOKENS
+                and (ttft is None or (type(ttft) in _NUMBER and 0 <= ttft < math.inf))
                 and (quality is None or (type(quality) in _NUMBER and math.isfinite(quality)))):
             duration = _seconds(duration, "duration_s", invalid) or 0.0
             ttft = None if ttft is None else _seconds(ttft, "ttft_s", invalid)
@@ -422,13 +425,16 @@ class Recorder:
                 self._flagged[key] = self._flagged.get(key, 0) + 1
 
     def call_started(self, provider: str, model: str) -> None:
-        """Mark a call in flight (llm_active_requests); pair with `call_finished`."""
-        key = (self.guard.value("provider", provider), self.guard.value("model", model))
+        """Mark a call in flight (llm_active_requests); pair with `call_finished`. A value past
+        its label's bound is counted in llm_label_overflow_total once, when the call is recorded."""
+        guard = self.guard
+        key = (guard.value("provider", provider, count=False), guard.value("model", model, count=False))
         with self._lock:
             self._active[key] = self._active.get(key, 0) + 1
 
     def call_finished(self, provider: str, model: str) -> None:
-        key = (self.guard.value("provider", provider), self.guard.value("model", model))
+        guard = self.guard
+        key = (guard.value("provider", provider, count=False), guard.value("model", model, count=False))
         with self._lock:
             self._active[key] = max(self._active.get(key, 0) - 1, 0)
 
@@ -445,6 +451,13 @@ class Recorder:
         key = (self.guard.value("receiver", receiver), sanitise(status), self.guard.value("alertname", alertname))
         with self._lock:
             self._notifications[key] = self._notifications.get(key, 0) + 1
+
+    def request_rejected(self, route: str, reason: str) -> None:
+        """Count one HTTP request the exporter refused before recording or forwarding anything."""
+        route = route if route in contract.REJECT_ROUTES else "other"
+        key = (route, reason if reason in contract.REJECT_REASONS else "invalid_payload")
+        with self._lock:
+            self._rejected[key] = self._rejected.get(key, 0) + 1
 
     # -- exposition ------------------------------------------------------------------------
 
@@ -467,6 +480,7 @@ class Recorder:
                 (contract.UNPRICED, [((m,), n) for m, n in self._unpriced.items()]),
                 (contract.INVALID_VALUES, [((f,), n) for f, n in self._invalid.items()]),
                 (contract.TELEMETRY_DROPPED, [((s,), n) for s, n in self._telemetry_dropped.items()]),
+                (contract.REJECTED, list(self._rejected.items())),
                 (contract.ALERT_NOTIFICATIONS, list(self._notifications.items())),
                 (contract.ACTIVE, list(self._active.items())),
             ]

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from . import __version__
-from .alert_webhook import NotificationLog
+from .alert_webhook import NotificationLog, WebhookToken
 from .config import default_config_file, load_budgets, load_pricing
 from .extras import require
 from .labels import LabelGuard
@@ -30,12 +30,14 @@ class Runtime:
     notifications: NotificationLog = field(default_factory=NotificationLog)
     proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
     telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
+    webhook_token: WebhookToken | None = None  # what POST /alertmanager/webhook requires, if anything
     dialects: Dialects | None = None  # mock mode: the fleet in other projects' exposition (/sources/...)
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """Load and validate configuration (raising ConfigError) and assemble the mode's parts."""
     pricing = load_pricing(settings.pricing_file or default_config_file("pricing.yaml"))
+    webhook_token = WebhookToken.from_file(settings.webhook_token_file) if settings.webhook_token_file else None
     budgets = load_budgets(settings.budgets_file or default_config_file("budgets.yaml"))
     objectives = load_objectives(settings.objectives_file) if settings.objectives_file else ()
     recorder = Recorder(pricing, budgets, mode=settings.mode, version=__version__,
@@ -53,7 +55,7 @@ def build_runtime(settings: Settings) -> Runtime:
     # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
-                   telemetry=telemetry, dialects=dialects)
+                   telemetry=telemetry, dialects=dialects, webhook_token=webhook_token)
 
 
 # -- real and proxy modes (issue 6) ----------------------------------------------------------

@@ -20,6 +20,7 @@ from .recorder import DEFAULT_MAX_LABEL_SETS
 MODES = ("mock", "real", "proxy")
 ENVIRONMENTS = ("development", "production")
 ENV_PREFIX = "LLM_EXPORTER_"
+DOCS_CHOICES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,17 @@ class Settings:
     label_bounds: tuple[tuple[str, int], ...] = ()  # overrides of labels.DEFAULT_BOUNDS
     max_label_sets: int = DEFAULT_MAX_LABEL_SETS
     max_request_bytes: int = 16 * 1024 * 1024  # proxy mode: larger request bodies get a 413
+    body_timeout: float = 30.0  # seconds for a whole request body to arrive; then 408
+    max_body_bytes_in_flight: int = 64 * 1024 * 1024  # request bodies held at once; past it 503
+    webhook_token_file: Path | None = None  # the bearer token /alertmanager/webhook requires
+    docs: str = "auto"  # /docs and /openapi.json: auto = on in mock mode only
     # seconds that calls in flight (a long stream through the proxy, say) may take to finish after
     # SIGTERM; as long as the upstream read timeout, so a stream that is still producing is not cut
     shutdown_timeout: float = 300.0
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.docs == "on" or (self.docs == "auto" and self.mode == "mock")
 
 
 def validate_upstream(url: str) -> str:
@@ -101,6 +110,13 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise ValueError(text)
     return value
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
+_optional_path.__name__ = "path"
 
 
 def _positive_float(text: str) -> float:
@@ -173,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct (provider, model, app_id, department) label sets before 'other'")
     parser.add_argument("--max-request-bytes", type=_positive_int, default=defaults.max_request_bytes,
                         help="proxy mode: largest request body accepted (bytes); larger ones get a 413")
+    parser.add_argument("--body-timeout", type=_positive_float, default=defaults.body_timeout,
+                        help="seconds a request body may take to arrive; a slower one gets 408")
+    parser.add_argument("--max-body-bytes-in-flight", type=_positive_int, default=defaults.max_body_bytes_in_flight,
+                        help="request body bytes held at once by requests in progress; past it, 503")
+    parser.add_argument("--webhook-token-file", type=_optional_path, default=defaults.webhook_token_file,
+                        help="file holding the bearer token POST /alertmanager/webhook requires (none: no token)")
+    parser.add_argument("--docs", choices=DOCS_CHOICES, default=defaults.docs,
+                        help="serve /docs and /openapi.json (auto: in mock mode only)")
     parser.add_argument("--env", choices=ENVIRONMENTS, default=defaults.env,
                         help="development logs at debug level, production at info (LLM_EXPORTER_LOG_LEVEL "
                              "overrides both)")
@@ -213,6 +237,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             env_defaults[action.dest] = value
     parser.set_defaults(**env_defaults)
     args = parser.parse_args(argv)
+    if args.max_body_bytes_in_flight < args.max_request_bytes:
+        parser.error("--max-body-bytes-in-flight must be at least --max-request-bytes")
     if args.mode == "proxy" and not args.upstream_url:
         parser.error("proxy mode needs --upstream-url (or LLM_EXPORTER_UPSTREAM_URL)")
     if args.upstream_url:

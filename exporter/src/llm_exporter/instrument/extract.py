@@ -16,11 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..tokens import TokenDetails
-
 # More tokens than any single call has ever had: a larger count is a bogus value, read as unknown
 # (it would otherwise put an absurd cost on the counters, or overflow the float conversion).
-MAX_TOKENS = 1_000_000_000
+from ..recorder import MAX_TOKENS
+from ..tokens import TokenDetails
 
 
 def field(obj: Any, key: str) -> Any:

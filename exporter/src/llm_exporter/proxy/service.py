@@ -5,9 +5,12 @@ encoding headers) and the body bytes unchanged; streams are relayed chunk by chu
 What the proxy changes on the way up: `traceparent` (this call's span), `Accept-Encoding:
 identity` (so the body can be metered), and, for a stream that did not ask for usage,
 `stream_options.include_usage = true` (the caller then also receives the final usage chunk).
-A request body that is not JSON is forwarded unchanged and metered with model "unknown"; one
-larger than `max_request_bytes` (16 MiB by default, `--max-request-bytes`) is refused
-with 413 before more than that is read, and never reaches the upstream.
+Requests the proxy cannot meter are refused here and never reach the upstream: a body that is
+not JSON (400 `malformed_body`), a JSON body that is not an object with a non-empty string
+`model` (400 `invalid_payload`), one larger than `max_request_bytes` (413 `body_too_large`,
+16 MiB by default, `--max-request-bytes`, refused before more than that is read). They are not
+LLM calls: they are counted in llm_rejected_requests_total{route,reason}, never as calls to a
+model "unknown" (which would have no price and raise the unpriced-model alert).
 
 Metering never stands between the caller and the upstream's bytes: a response whose JSON has odd
 types (`"choices": 5`, `"usage": "x"`, a token count of `Infinity`) is relayed unchanged and
@@ -44,11 +47,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
-from ..instrument.errors import INVALID_REQUEST, OTHER, TIMEOUT, classify_http
+from ..instrument.errors import OTHER, TIMEOUT, classify_http
 from ..instrument.extract import ask_for_stream_usage
 from ..instrument.providers import provider_from_url
 from ..instrument.tracker import CallTracker, warn_once
 from ..recorder import Recorder
+from ..request_body import InvalidPayload, Rejected, parse_json, read_body
 from ..settings import validate_upstream
 from ..telemetry.context import mint_trace_context
 from .sse import SSEMeter
@@ -228,12 +232,11 @@ class ProxyService:
     async def forward(self, request: Request, target: str, operation: str) -> Response:
         start = time.perf_counter()
         try:
-            body = await _read_body(request, self.config.max_request_bytes)
+            model, stream, body = _inspect_body(await read_body(request, self.config.max_request_bytes), operation)
         except ClientDisconnect:  # the caller gave up while sending: nothing to answer, nothing sent on
             return Response(status_code=400)
-        if body is None:
-            return self._too_large(request, start, operation)
-        model, stream, body = _inspect_body(body, operation)
+        except Rejected as rejection:  # not sent upstream, not an LLM call: counted as rejected
+            return self.reject(request.scope["path"], rejection)
         trace_header = None
         app_id = department = None
         headers: list[tuple[str, str]] = []
@@ -293,23 +296,14 @@ class ProxyService:
         response.raw_headers = [*down_headers, (b"content-length", str(len(content)).encode())]
         return response
 
-    def _too_large(self, request: Request, start: float, operation: str) -> Response:
-        limit = self.config.max_request_bytes
-        headers = request.headers
-        tracker = CallTracker(
-            self.recorder, provider=self.provider, model="unknown",
-            app_id=headers.get(APP_ID_HEADER) or self.config.default_app_id,
-            department=headers.get(DEPARTMENT_HEADER) or self.config.default_department,
-            operation=operation, trace=mint_trace_context(headers.get("traceparent"), use_current_span=False),
-            start=start,
-        )
-        tracker.finish(INVALID_REQUEST, finish_reason="request_too_large")
-        log.warning("request body over %d bytes refused with 413; it was not sent upstream", limit,
-                    extra={"event": "proxy_request_too_large", "limit_bytes": limit,
-                           "trace_id": tracker.trace_id})
-        response = _proxy_error(413, "request_too_large",
-                                f"the request body is larger than this proxy's limit of {limit} bytes")
-        response.headers["connection"] = "close"  # the rest of the body is not read
+    def reject(self, path: str, rejection: Rejected) -> Response:
+        """Count a request refused before it reached the upstream (llm_rejected_requests_total;
+        the first of each reason is logged) and answer it in the OpenAI error format."""
+        self.recorder.request_rejected(path, rejection.reason)
+        warn_once(("proxy_rejected", rejection.reason), "request refused by the proxy, not sent upstream: %s",
+                  rejection, event="proxy_request_rejected", reason=rejection.reason, status=rejection.status)
+        response = _proxy_error(rejection.status, rejection.reason, str(rejection))
+        response.headers.update(rejection.headers())
         return response
 
     async def _relay(self, upstream: aiohttp.ClientResponse, tracker: CallTracker) -> AsyncIterator[bytes]:
@@ -356,35 +350,15 @@ class ProxyService:
                             extra={"event": "proxy_event_too_large", "trace_id": tracker.trace_id})
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to be over `limit` bytes (from its
-    Content-Length, or while reading): no more than `limit` bytes (plus one network chunk) are
-    ever held."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        if chunk:
-            chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 def _inspect_body(body: bytes, operation: str) -> tuple[str, bool, bytes]:
-    """(model, streaming, body to send). The body is rewritten only to ask a stream for usage;
-    anything that cannot be read (not JSON, not an object, nested too deep) is sent unchanged."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return "unknown", False, body
+    """(model, streaming, body to send); MalformedBody or InvalidPayload when the body cannot be
+    metered. The body is rewritten only to ask a stream for usage."""
+    payload = parse_json(body)
     if not isinstance(payload, dict):
-        return "unknown", False, body
+        raise InvalidPayload("the request body must be a JSON object")
     model = payload.get("model")
-    model = model if isinstance(model, str) and model else "unknown"
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidPayload("the request body must name the model: a non-empty string `model`")
     stream = payload.get("stream") is True
     if stream and operation != "embeddings" and ask_for_stream_usage(payload):
         try:
