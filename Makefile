@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test lint run check bench bench-proxy footprint adversarial smoke demo rules dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument footprint adversarial smoke demo rules dashboards clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,6 +39,9 @@ bench: venv ## benchmarks; results go in docs/performance.md
 
 bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs litellm in its own venv)
 	$(PY) bench/bench_proxy.py --install-litellm
+
+bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTelemetry openai-v2 and OpenLIT (peers in their own venvs)
+	$(PY) bench/bench_instrument.py --install-peers
 
 adversarial: deps ## the adversarial suite at full scale (~10 min); rewrites the figures in docs/reliability.md
 	ADVERSARIAL_SCALE=full RELIABILITY_DOC=1 $(PY) -m pytest tests/adversarial -p no:cacheprovider
