@@ -462,6 +462,18 @@ MUTATIONS = {
 }
 
 
+def _a_case_fails(test_file: Path) -> bool:
+    """promtool on each case of the test file alone, in order, until one fails: a broken rule is
+    caught as soon as one case notices, without evaluating the rest of a long file."""
+    document = load(test_file)
+    for index, case in enumerate(document["tests"]):
+        part = test_file.with_name(f"{test_file.stem}.case{index}.yml")
+        part.write_text(yaml.safe_dump({**document, "tests": [case]}, sort_keys=False, width=10_000))
+        if run(promtool(), "test", "rules", part.name, cwd=part.parent).returncode != 0:
+            return True
+    return False
+
+
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_unit_tests_catch_broken_rules(mutation: str, tmp_path: Path) -> None:
     rule_file, test_file, old, new = MUTATIONS[mutation]
@@ -473,5 +485,4 @@ def test_unit_tests_catch_broken_rules(mutation: str, tmp_path: Path) -> None:
     target.write_text(text.replace(old, new))
     if run(promtool(), "check", "rules", str(target)).returncode != 0:
         return  # a mutation promtool itself rejects is caught too
-    result = run(promtool(), "test", "rules", test_file, cwd=tmp_path / "tests")
-    assert result.returncode != 0, f"{test_file} did not notice: {mutation}\n{result.stdout}"
+    assert _a_case_fails(tmp_path / "tests" / test_file), f"{test_file} did not notice: {mutation}"
