@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: most live tests wait on Prometheus, not on the CPU
+TEST_WORKERS ?= 4
 
 .PHONY: help venv deps test lint run check bench bench-proxy bench-instrument footprint adversarial smoke demo rules dashboards clean
 
@@ -23,7 +25,7 @@ deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, 
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
 	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv ## ruff only
 	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
