@@ -23,7 +23,7 @@ def _by_model(title: str, q: float, spec: contract.MetricSpec, objective: cfg.Ob
     """A per-model quantile panel; with `objective`, each model's objective as a dashed line."""
     queries = [PromQuery(quantile(q, spec), legend="{{model}}")]
     if objective is not None:
-        queries.append(c.objective_line(objective, "model", S, where=queries[0].expr))
+        queries.append(c.objective_line(objective, "model", S, where=c.observed(spec, "model", S)))
         kw.setdefault("overrides", []).append(c.OBJECTIVE_STYLE)
     return timeseries(title, *queries, **kw)
 
