@@ -46,7 +46,7 @@ bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTele
 	$(PY) bench/bench_instrument.py --install-peers
 
 BENCH_LONG_ARGS ?=
-bench-long: deps ## 30 days backfilled, every dashboard panel timed over 24 h, 7 d, 30 d (about an hour; docs/performance.md)
+bench-long: deps ## 30 days backfilled, every dashboard panel timed over 24 h, 7 d, 30 d (about two hours; docs/performance.md)
 	$(PY) bench/bench_long_ranges.py $(BENCH_LONG_ARGS)
 
 adversarial: deps ## the adversarial suite at full scale (~10 min); rewrites the figures in docs/reliability.md

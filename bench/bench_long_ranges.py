@@ -1,4 +1,4 @@
-"""Dashboards over 24 hours, 7 days and 30 days. Run: `make bench-long` (about an hour and a half).
+"""Dashboards over 24 hours, 7 days and 30 days. Run: `make bench-long` (about two hours).
 
 1. 30 days of the mock fleet (the exporter's own simulator and recorder on a simulated clock,
    scraped every 15 s) become TSDB blocks: `promtool tsdb create-blocks-from openmetrics`.

@@ -169,7 +169,7 @@ def backfill(data_dir: Path, runs: list[Backfill], end_s: int, workdir: Path, pr
                                        f"{result.stderr[-3000:]}")
                 outputs.append(output)
                 progress(f"  rules: level {level}, {len(run.records)} rules every {run.interval} over the last "
-                         f"{(end_s - run.start_s) / 86_400:.1f} days, {time.monotonic() - started:.0f} s")
+                         f"{(end_s - run.start_s) / 3600:,.0f} h, {time.monotonic() - started:.0f} s")
         for output in outputs:
             for block in output.iterdir():
                 shutil.move(str(block), data_dir / block.name)
