@@ -55,7 +55,9 @@ RESOLVE_DEADLINE_S = 60.0
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     # Failed calls keep arriving for a minute after the switch back (timeouts last 60 s) and the
     # 5-minute ratios need minutes to dilute them: resolution is covered by the promtool tests.
-    "error_burst": ({"LLMErrorRatioHigh", "LLMErrorBudgetBurnFast"}, set()),
+    # The burn-rate alerts count a pair once it has called for 5 minutes (prometheus/tests/slo.test.yml);
+    # the live run is shorter.
+    "error_burst": ({"LLMErrorRatioHigh"}, set()),
     "latency_spike": ({"LLMLatencyP95High", "LLMTimeToFirstTokenP95High", "LLMTimePerOutputTokenP95High"}, set()),
     "budget_overrun": ({"LLMDailyBudgetNearlySpent", "LLMDailyBudgetExceeded", "LLMExpensiveRequest"}, set()),
     "gpu_idle": ({"LLMGPUUnderutilized"}, {"LLMGPUUnderutilized"}),

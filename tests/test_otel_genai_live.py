@@ -11,8 +11,10 @@ import requests
 
 from llm_exporter.sources import otel_genai
 from llm_exporter.sources.otel_genai import OPENAI_V2_EXPERIMENTAL_ATTRS, SDK_SOURCE, sdk_label_name
+from tests.e2e_support import alerting
+from tests.support import dashboards as ds
 from tests.support.openai_upstream import OpenAIUpstream
-from tests.support.processes import free_port, run_module, run_prometheus, wait_for
+from tests.support.processes import Running, free_port, run_module, run_prometheus, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -22,8 +24,10 @@ EMPTY_ON_THE_PAGE = {"otel_scope_version"}  # openai-v2 gives its meter no versi
 
 
 @pytest.fixture(scope="module")
-def stored():
-    """Series Prometheus stored from two instrumented services: the default and the experimental path."""
+def scraped(tmp_path_factory: pytest.TempPathFactory):
+    """Prometheus, with the shipped rules, scraping two instrumented services: the default and the
+    experimental path (jobs `default` and `experimental`)."""
+    rules = alerting.rule_files_evaluated_every("1s", tmp_path_factory.mktemp("rules"))
     with OpenAIUpstream() as upstream:
         ports = {"default": free_port(), "experimental": free_port()}
         env = {"default": {}, "experimental": {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}}
@@ -34,17 +38,28 @@ def stored():
             config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [
                 {"job_name": path, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
                 for path, port in ports.items()]}
-            with run_prometheus(config) as prometheus:
-                def series(job: str) -> list[dict[str, str]]:
-                    return requests.get(prometheus.url + "/api/v1/series", params={"match[]": f'{{job="{job}"}}'},
-                                        timeout=5).json()["data"]
+            with run_prometheus(config, rules) as prometheus:
+                wait_for(lambda: all(any(s["__name__"] == "gen_ai_client_token_usage_count" for s in series(
+                    prometheus, job)) for job in ports), timeout=30, what="both services scraped")
+                yield prometheus
 
-                def ready() -> bool:
-                    return all(any(s["__name__"] == "gen_ai_client_token_usage_count" for s in series(job))
-                               for job in ports)
 
-                wait_for(ready, timeout=30, what="both services scraped")
-                yield {job: series(job) for job in ports}
+def series(prometheus: Running, job: str) -> list[dict[str, str]]:
+    return requests.get(prometheus.url + "/api/v1/series", params={"match[]": f'{{job="{job}"}}'},
+                        timeout=5).json()["data"]
+
+
+@pytest.fixture(scope="module")
+def stored(scraped: Running) -> dict[str, list[dict[str, str]]]:
+    """Series Prometheus stored from each path."""
+    return {job: series(scraped, job) for job in ("default", "experimental")}
+
+
+def query(prometheus: Running, expr: str) -> dict[tuple[str, ...], float]:
+    body = requests.get(prometheus.url + "/api/v1/query", params={"query": expr}, timeout=5).json()
+    assert body["status"] == "success", (expr, body)
+    return {tuple(r["metric"].get(k, "") for k in ("app_id", "model")): float(r["value"][1])
+            for r in body["data"]["result"]}
 
 
 def names(series: list[dict[str, str]]) -> set[str]:
@@ -92,3 +107,30 @@ def test_experimental_path_uses_the_newer_attributes(stored) -> None:
     for s in series:
         assert {sdk_label_name(a) for a in OPENAI_V2_EXPERIMENTAL_ATTRS} <= set(s) and "gen_ai_system" not in s
         assert s["otel_scope_name"] == "opentelemetry.util.genai.handler"
+
+
+OVERVIEW_PANELS = ("Requests / s", "Error ratio", "P95 latency", "Tokens / s", "Traffic by model",
+                   "Error ratio by model", "P95 latency by model")
+
+
+def test_the_stacks_rules_and_dashboards_read_it(scraped: Running) -> None:
+    """With the shipped rules both services are the stack's `otel` source: each service an app
+    (its job: the SDK exporter keeps service.name on target_info only), its calls counted per model
+    with their failures, its tokens, and the overview's panels filled with the source selector at
+    `otel`."""
+    expected = {(job, model) for job in ("default", "experimental")
+                for model in ("gpt-4o-mini", "fail-429", "fail-500")}
+    calls = 'app_model:llm_requests:rate5m{source="otel", layer="client", provider="openai"}'
+    wait_for(lambda: set(query(scraped, f"{calls} > 0")) == expected, timeout=60, what="otel calls per app and model")
+    errors = query(scraped, f'app_model:llm_request_errors:rate5m{{source="otel"}} / {calls}')
+    assert errors == {pair: 1.0 if pair[1].startswith("fail-") else 0.0 for pair in expected}
+    tokens = query(scraped, 'app_model:llm_tokens:rate5m{source="otel"} > 0')
+    assert {pair for pair in tokens} == {(job, "gpt-4o-mini") for job in ("default", "experimental")}
+
+    overview = ds.load_dashboards()["llm-overview"]
+    for panel in overview["panels"]:
+        if panel.get("title") not in OVERVIEW_PANELS:
+            continue
+        for target in panel["targets"]:
+            expr = ds.expand(target["expr"], overview).replace('source=~".*"', 'source=~"otel"')
+            wait_for(lambda e=expr: query(scraped, e), timeout=30, what=f"{panel['title']}: {expr}")

@@ -26,6 +26,7 @@ from prometheus.generator import outputs
 from prometheus.generator.model import Alert, Group, RuleFile, render_rule_file
 from tests.e2e_support import alerting
 from tests.support import promql
+from tests.support.processes import for_prometheus_2
 
 REPO = Path(__file__).resolve().parents[1]
 PROM = REPO / "prometheus"
@@ -104,11 +105,38 @@ def test_test_headers_list_every_group_in_evaluation_order() -> None:
 
 # --------------------------------------------------------------------------- promtool
 
-def test_promtool_check_config_loads_every_rule_file() -> None:
-    result = run(promtool(), "check", "config", "prometheus/prometheus.yml")
+def test_promtool_check_config_loads_every_rule_file(tmp_path: Path) -> None:
+    """The shipped config directory, less its Prometheus-3-only block, as Prometheus 2.42 loads it."""
+    shutil.copytree(PROM, tmp_path / "prometheus")
+    config = tmp_path / "prometheus" / "prometheus.yml"
+    config.write_text(for_prometheus_2(config.read_text()))
+    result = run(promtool(), "check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     for path in RULE_FILES:
-        assert f"Checking prometheus/rules/{path.name}" in result.stdout, result.stdout
+        assert f"prometheus/rules/{path.name}" in result.stdout, result.stdout
+
+
+# Fields of OTLPConfig, config/config.go:1750 @ prometheus v3.14.0 (compose's pin).
+OTLP_FIELDS = {"promote_all_resource_attributes", "promote_resource_attributes", "ignore_resource_attributes",
+               "translation_strategy", "keep_identifying_resource_attributes", "convert_histograms_to_nhcb",
+               "promote_scope_metadata", "label_name_underscore_sanitization",
+               "label_name_preserve_multiple_underscores"}
+
+
+def test_the_prometheus_3_only_block_is_otlp_as_prometheus_3_reads_it() -> None:
+    """Only `otlp:` is 3.x-only, and it passes the checks of OTLPConfig.UnmarshalYAML (config.go:1771
+    @ v3.14.0): known fields, promoted attributes non-empty and unique. It promotes what the
+    OpenTelemetry adapter and the docs name; compose enables the receiver."""
+    text = (PROM / "prometheus.yml").read_text()
+    full, reduced = yaml.safe_load(text), yaml.safe_load(for_prometheus_2(text))
+    assert set(full) - set(reduced) == {"otlp"} and {k: v for k, v in full.items() if k != "otlp"} == reduced
+    otlp = full["otlp"]
+    assert set(otlp) <= OTLP_FIELDS, set(otlp) - OTLP_FIELDS
+    promoted = [attribute.strip() for attribute in otlp["promote_resource_attributes"]]
+    assert all(promoted) and len(promoted) == len(set(promoted)) and not otlp.get("promote_all_resource_attributes")
+    assert {"service.name", "deployment.environment"} <= set(promoted)
+    command = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["prometheus"]["command"]
+    assert "--web.enable-otlp-receiver" in command
 
 
 def test_promtool_check_rules() -> None:
@@ -143,7 +171,7 @@ def test_target_example_is_not_loaded_but_is_valid_once_copied(tmp_path: Path) -
     # Copied as the README says, the example is a valid file_sd file with a target and its own job.
     groups = yaml.safe_load(example.read_text())
     assert groups[0]["targets"] and groups[0]["labels"]["job"]
-    config = load(PROM / "prometheus.yml")
+    config = yaml.safe_load(for_prometheus_2((PROM / "prometheus.yml").read_text()))
     (tmp_path / "targets").mkdir()
     (tmp_path / "targets" / "my-service.yml").write_text(yaml.safe_dump(groups))
     config["rule_files"] = []

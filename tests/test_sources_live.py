@@ -12,17 +12,18 @@ series renamed `mock_*`, out of the rules' reach, to compare with. Then:
   source", never a wrong number;
 - the source's calls, failed calls, tokens and spend, read through its adapter, equal what the
   contract counted for the calls that source sees (engines see the self-hosted model's calls that
-  reached them), within the calls of a scrape interval (two scrapes are never at the same instant).
+  reached them), within the calls of a scrape interval (two scrapes are never at the same instant),
+  and its P95 latency is within one of the source's buckets of the contract's.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -31,6 +32,7 @@ import yaml
 from grafana import generator as dashboards
 from grafana.generator.builder import PromQuery
 from llm_exporter.mock.fleet import MODELS
+from llm_exporter.sources import SOURCES as SOURCE_RECORDS
 from prometheus.generator import capability
 from prometheus.generator.adapters import ADAPTERS
 from prometheus.generator.normalize import read, relabel
@@ -80,21 +82,9 @@ def config(source: str, exporter: Running) -> dict:
             "scrape_configs": [target(source, exporter), own_page]}
 
 
-def fast_rules(directory: Path) -> list[Path]:
-    out = []
-    for path in alerting.shipped_rule_files():
-        document = yaml.safe_load(path.read_text())
-        for group in document["groups"]:
-            group["interval"] = INTERVAL
-        copy = directory / path.name
-        copy.write_text(yaml.safe_dump(document, sort_keys=False))
-        out.append(copy)
-    return out
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Running]]:
-    rules = fast_rules(tmp_path_factory.mktemp("rules"))
+    rules = alerting.rule_files_evaluated_every(INTERVAL, tmp_path_factory.mktemp("rules"))
     with run_exporter("--mode", "mock", "--mock-rps", "20", "--seed", "3") as exporter, contextlib.ExitStack() as stack:
         proms = {source: stack.enter_context(run_prometheus(config(source, exporter), rules)) for source in SOURCES}
         yield proms
@@ -184,3 +174,25 @@ def test_the_same_calls_count_the_same(fleet: dict[str, Running], source: str) -
         ours, theirs = value(prometheus, _seen(source, family)), value(prometheus, _source(source, family))
         assert ours > 0 or family == "errors", (family, ours)
         assert theirs == pytest.approx(ours, rel=0.05, abs=3), f"{source} {family}: {theirs} vs contract {ours}"
+
+
+def _bucket(value: float, edges: tuple[float, ...]) -> int:
+    """Index of the bucket (of the source's edges) that holds `value`."""
+    return bisect.bisect_left(edges, value)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_same_calls_have_the_same_p95_latency_within_a_bucket(fleet: dict[str, Running], source: str) -> None:
+    """P95 end-to-end latency since the start, from the source's histogram and from the contract's
+    for the calls it sees: in the same bucket of the source's edges, or the next one (each is
+    interpolated within its own buckets)."""
+    prometheus = fleet[source]
+    adapter = next(a for a in ADAPTERS if a.name == source)
+    edges = SOURCE_RECORDS[source].metric(adapter.duration.names[0]).buckets
+    layer_model = f'model="{SELF_HOSTED}"' if adapter.layer == "engine" else ""
+    ours = value(prometheus, "histogram_quantile(0.95, sum by (le) "
+                             f"(mock_llm_request_duration_seconds_bucket{{{layer_model}}}))")
+    theirs = value(prometheus, "histogram_quantile(0.95, sum by (le) "
+                               f"({relabel(read(adapter.duration, '', '', '_bucket'), adapter.labels)}))")
+    assert ours > 0 and theirs > 0, (ours, theirs)
+    assert abs(_bucket(theirs, edges) - _bucket(ours, edges)) <= 1, f"{source}: P95 {theirs} vs contract {ours}"

@@ -105,12 +105,13 @@ def errors() -> Group:
 
 
 def _burn_alert(burn: cfg.BurnAlert) -> Alert:
+    history = f"\n            and {rec.requests_rate(rec.BASE_WINDOW)} offset {{short}}" if burn.needs_history else ""
     clauses = [f"""
         (
           {rec.burn_rate(w.long)} > {w.factor:g}
             and {rec.burn_rate(w.short)} > {w.factor:g}
             and {rec.requests_rate(w.long)} >= 1/{round(1 / cfg.BURN_MIN_CALLS_PER_S)}"""
-               + (f"\n            and {rec.requests_rate(rec.BASE_WINDOW)} offset {w.short}" if burn.needs_history else "")
+               + history.format(short=w.short)
                + "\n        )" for w in burn.windows]
     how = " or ".join(f"{w.factor:g}x over {cfg.spoken(w.long)} and {cfg.spoken(w.short)} ({w.budget_spent:.0%} of "
                       f"the budget in {cfg.spoken(w.long)})" for w in burn.windows)

@@ -43,8 +43,8 @@ class BurnWindow:
 @dataclass(frozen=True)
 class BurnAlert:
     """With `needs_history`, a window pair counts only once the app and model have called for at
-    least its short window: before that the long window holds minutes, not days, and the noise of
-    a few failed calls would open tickets on every new install."""
+    least its short window: before that the long window holds no more than the short one, and a
+    single failed call among a new pair's first few would page or open a ticket."""
 
     name: str
     severity: Severity
@@ -52,7 +52,8 @@ class BurnAlert:
     needs_history: bool = False
 
 
-BURN_FAST = BurnAlert("LLMErrorBudgetBurnFast", "critical", (BurnWindow("1h", "5m", 14.4), BurnWindow("6h", "30m", 6)))
+BURN_FAST = BurnAlert("LLMErrorBudgetBurnFast", "critical", (BurnWindow("1h", "5m", 14.4), BurnWindow("6h", "30m", 6)),
+                      needs_history=True)
 BURN_SLOW = BurnAlert("LLMErrorBudgetBurnSlow", "warning", (BurnWindow("1d", "2h", 3), BurnWindow("3d", "6h", 1)),
                       needs_history=True)
 BURN_ALERTS = (BURN_FAST, BURN_SLOW)

@@ -3,7 +3,8 @@
 Whole files: prometheus/rules/*.yml. Regions of hand-written files, between BEGIN/END GENERATED
 markers: the shared header of each promtool test file (rule files, evaluation interval, group
 order), the alert tables of README.md and docs/alerts.md, the objectives table of docs/alerts.md,
-the metric table of docs/metrics.md and the source capability tables of docs/sources.md. Everything outside the markers stays hand-written.
+the metric table of docs/metrics.md and the source capability tables of docs/sources.md.
+Everything outside the markers stays hand-written.
 """
 
 from __future__ import annotations

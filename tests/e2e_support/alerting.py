@@ -25,6 +25,7 @@ import yaml
 
 from prometheus import generator
 from prometheus.generator import outputs
+from tests.support.processes import shipped_prometheus_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
@@ -83,9 +84,24 @@ def shipped_rule_files() -> list[Path]:
     return [RULES_DIR / rule_file.name for rule_file in generator.rule_files()]
 
 
+def rule_files_evaluated_every(interval: str, target_dir: Path) -> list[Path]:
+    """Every shipped rule file with each group evaluated every `interval` (rules untouched), for
+    live tests that want recorded series within seconds."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in shipped_rule_files():
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            group["interval"] = interval
+        out = target_dir / path.name
+        out.write_text(yaml.safe_dump(document, sort_keys=False, width=1000))
+        written.append(out)
+    return written
+
+
 def prometheus_config(exporter_target: str, alertmanager_target: str, scenario: str) -> dict[str, Any]:
     """The shipped prometheus.yml reduced to the test's exporter, with one-second intervals."""
-    shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    shipped = shipped_prometheus_config()
     jobs = [job for job in shipped["scrape_configs"] if job["job_name"] == "llm-exporter"]
     if len(jobs) != 1:
         raise AssertionError("prometheus.yml must have exactly one `llm-exporter` scrape job")

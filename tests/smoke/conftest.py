@@ -21,10 +21,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import yaml
 
 from tests.e2e_support import alerting
-from tests.support.processes import REPO, free_port, run_alertmanager, run_exporter, run_prometheus
+from tests.support.processes import (
+    REPO,
+    free_port,
+    run_alertmanager,
+    run_exporter,
+    run_prometheus,
+    shipped_prometheus_config,
+)
 
 sys.path.insert(0, str(REPO / "scripts"))
 from stack_env import grafana_credentials
@@ -52,10 +58,10 @@ class Stack:
     require_all: bool = False  # SMOKE_REQUIRE_ALL=1 (CI): a component that does not answer fails
 
 
-def shipped_prometheus_config(exporter: str, alertmanager: str, prometheus: str) -> dict:
+def loopback_prometheus_config(exporter: str, alertmanager: str, prometheus: str) -> dict:
     """prometheus/prometheus.yml with compose service names replaced by loopback addresses,
     and scrape/evaluation intervals shortened so the checks have data within seconds."""
-    config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    config = shipped_prometheus_config()
     rewrite = {"exporter:9101": exporter, "alertmanager:9093": alertmanager, "localhost:9090": prometheus}
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     for manager in config["alerting"]["alertmanagers"]:
@@ -78,7 +84,7 @@ def local_stack() -> Iterator[Stack]:
     with run_exporter("--mode", "mock", "--mock-rps", "20") as exporter:
         host_port = exporter.url.removeprefix("http://")
         with run_alertmanager(shipped_alertmanager_config(exporter.url), port=alertmanager_port) as alertmanager:
-            config = shipped_prometheus_config(host_port, f"127.0.0.1:{alertmanager_port}",
+            config = loopback_prometheus_config(host_port, f"127.0.0.1:{alertmanager_port}",
                                                f"127.0.0.1:{prometheus_port}")
             rules = alerting.shipped_rule_files()
             with run_prometheus(config, rules, port=prometheus_port) as prometheus:

@@ -3,8 +3,8 @@ opentelemetry-instrumentation-openai-v2, and the SDK's Prometheus exporter on it
 
     python -m tests.support.otel_genai_app <openai base url> <metrics port>
 
-It makes a fixed set of calls against the given OpenAI-compatible upstream (tests/support/
-openai_upstream.py), then serves /metrics until it is stopped. Set OTEL_SEMCONV_STABILITY_OPT_IN
+It serves /metrics and repeats a fixed set of calls against the given OpenAI-compatible upstream
+(tests/support/openai_upstream.py), a round every PAUSE_S, until it is stopped. Set OTEL_SEMCONV_STABILITY_OPT_IN
 to try the instrumentation's experimental path.
 """
 
@@ -21,26 +21,31 @@ from prometheus_client import start_http_server
 
 # (model, stream): the upstream succeeds for any model except its fail-* names.
 CALLS = (("gpt-4o-mini", False), ("gpt-4o-mini", True), ("fail-429", False), ("fail-500", False))
+PAUSE_S = 0.25
 
 
 def main(base_url: str, port: int) -> None:
     meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
     OpenAIInstrumentor().instrument(meter_provider=meter_provider)
     client = openai.OpenAI(base_url=base_url, api_key="test-key", max_retries=0)
-    for model, stream in CALLS:
-        try:
-            response = client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": "hello"}], max_tokens=4, stream=stream,
-                **({"stream_options": {"include_usage": True}} if stream else {}))
-            if stream:
-                for _ in response:
-                    pass
-        except openai.APIError:
-            pass  # the failures are part of what the metrics must show
     start_http_server(port, addr="127.0.0.1")
     print("serving", flush=True)
     while True:
-        time.sleep(3600)
+        for model, stream in CALLS:
+            call(client, model, stream)
+        time.sleep(PAUSE_S)
+
+
+def call(client: openai.OpenAI, model: str, stream: bool) -> None:
+    try:
+        response = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hello"}], max_tokens=4, stream=stream,
+            **({"stream_options": {"include_usage": True}} if stream else {}))
+        if stream:
+            for _ in response:
+                pass
+    except openai.APIError:
+        pass  # the failures are part of what the metrics must show
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -25,6 +26,23 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "exporter" / "config"
+SHIPPED_PROMETHEUS_YML = REPO / "prometheus" / "prometheus.yml"
+# The shipped prometheus.yml ends with a block only Prometheus 3 knows (`otlp:`); Debian's
+# Prometheus 2.42, which the tests run, rejects unknown keys. Between these markers, nothing else.
+PROMETHEUS_3_ONLY = re.compile(r"^# BEGIN Prometheus 3 only.*?^# END Prometheus 3 only\n", re.M | re.S)
+
+
+def for_prometheus_2(text: str) -> str:
+    """prometheus.yml text without its Prometheus-3-only block (fails if the block is missing)."""
+    stripped, count = PROMETHEUS_3_ONLY.subn("", text)
+    if count != 1:
+        raise AssertionError("prometheus.yml must hold exactly one 'Prometheus 3 only' block")
+    return stripped
+
+
+def shipped_prometheus_config() -> dict:
+    """The shipped prometheus.yml as Prometheus 2.42 can load it (see PROMETHEUS_3_ONLY)."""
+    return yaml.safe_load(for_prometheus_2(SHIPPED_PROMETHEUS_YML.read_text()))
 
 
 def free_port() -> int:
@@ -167,12 +185,14 @@ def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Se
 @contextlib.contextmanager
 def run_prometheus_config_dir(config_dir: Path) -> Iterator[Running]:
     """Real Prometheus on a copy of a whole config directory, as compose mounts it
-    (prometheus.yml and whatever it references, by its own relative paths)."""
+    (prometheus.yml and whatever it references, by its own relative paths), less the
+    Prometheus-3-only block."""
     binary = require_binary("prometheus")
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-dir-"))
     etc = workdir / "etc-prometheus"
     shutil.copytree(config_dir, etc)
+    (etc / "prometheus.yml").write_text(for_prometheus_2((etc / "prometheus.yml").read_text()))
     argv = [binary, f"--config.file={etc / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}"]
     with _spawn(argv, "/-/ready", port, workdir) as running:
