@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: most live tests wait on Prometheus, not on the CPU
+TEST_WORKERS ?= 4
 
-.PHONY: help venv deps test lint run check bench bench-proxy footprint adversarial smoke demo rules dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument footprint adversarial smoke demo rules dashboards clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,7 +25,7 @@ deps: venv ## everything the suite needs: virtualenv, Debian's promtool/amtool, 
 
 test: deps ## the whole suite (unit, rules, live Prometheus/Alertmanager end-to-end)
 	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv ## ruff only
 	$(PY) -m ruff check exporter tests bench scripts grafana prometheus
@@ -39,6 +41,9 @@ bench: venv ## benchmarks; results go in docs/performance.md
 
 bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs litellm in its own venv)
 	$(PY) bench/bench_proxy.py --install-litellm
+
+bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTelemetry openai-v2 and OpenLIT (peers in their own venvs)
+	$(PY) bench/bench_instrument.py --install-peers
 
 adversarial: deps ## the adversarial suite at full scale (~10 min); rewrites the figures in docs/reliability.md
 	ADVERSARIAL_SCALE=full RELIABILITY_DOC=1 $(PY) -m pytest tests/adversarial -p no:cacheprovider

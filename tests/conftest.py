@@ -16,6 +16,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped with its reason elsewhere")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` spreads the tests over pytest-xdist workers (`--dist loadgroup`). A test that
+    uses a module-scoped fixture (a live Prometheus fleet, an exporter, a receiver) joins its
+    module's group, so that the fixture starts once, on one worker; every other test runs on
+    whichever worker is free."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        definitions = fixtures.name2fixturedefs.values() if fixtures else ()
+        if any(d.scope == "module" for defs in definitions for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def mock_exporter() -> Iterator[Running]:
     """One live mock-mode exporter shared by read-only tests (do not switch its scenario)."""

@@ -24,7 +24,7 @@ from prometheus.generator import capability
 from prometheus.generator.adapters import CONTRACT
 from tests.e2e_support import alerting
 from tests.support import dashboards as ds
-from tests.support.processes import Running, run_prometheus
+from tests.support.processes import Running, run_prometheus, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +54,9 @@ def prometheus(mock_exporter: Running, tmp_path_factory: pytest.TempPathFactory)
     }
     rule_files = _fast_rule_copies(tmp_path_factory.mktemp("rules"))
     with run_prometheus(config, rule_files) as running:
+        # Every test starts once the rules have recorded the series the variables read.
+        wait_for(lambda: _query(running, "app_model:llm_requests:rate5m"), timeout=SETTLE_TIMEOUT_S,
+                 what="the recorded per-pair request rate")
         yield running
 
 

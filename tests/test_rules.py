@@ -144,11 +144,30 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
-def test_promtool_rule_unit_tests(test_file: Path) -> None:
-    result = run(promtool(), "test", "rules", test_file.name, cwd=test_file.parent)
+def write_case(document: dict[str, Any], index: int, path: Path) -> Path:
+    """A promtool test file holding `document`'s header and its case `index` alone."""
+    path.write_text(yaml.safe_dump({**document, "tests": [document["tests"][index]]}, sort_keys=False, width=10_000))
+    return path
+
+
+PROMTOOL_CASES = [(path, index) for path in TEST_FILES for index in range(len(load(path)["tests"]))]
+
+
+@pytest.mark.parametrize(("test_file", "index"), PROMTOOL_CASES, ids=lambda v: v.name if isinstance(v, Path) else v)
+def test_promtool_rule_unit_tests(test_file: Path, index: int, tmp_path: Path) -> None:
+    """Each case of the shipped promtool files alone (the long SLO cases run in parallel workers);
+    `promtool test rules prometheus/tests/*.test.yml` runs the same cases file by file."""
+    document = load(test_file)
+    document["rule_files"] = [str((test_file.parent / rule_file).resolve()) for rule_file in document["rule_files"]]
+    case = write_case(document, index, tmp_path / test_file.name)
+    result = run(promtool(), "test", "rules", case.name, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_every_promtool_case_runs_alone() -> None:
+    """The cases above cover the files: as many cases as the files hold."""
+    assert len(PROMTOOL_CASES) == sum(len(load(path)["tests"]) for path in TEST_FILES) > len(TEST_FILES)
 
 
 # --------------------------------------------------------------------------- prometheus.yml
@@ -462,6 +481,17 @@ MUTATIONS = {
 }
 
 
+def _a_case_fails(test_file: Path) -> bool:
+    """promtool on each case of the test file alone, in order, until one fails: a broken rule is
+    caught as soon as one case notices, without evaluating the rest of a long file."""
+    document = load(test_file)
+    for index in range(len(document["tests"])):
+        part = write_case(document, index, test_file.with_name(f"{test_file.stem}.case{index}.yml"))
+        if run(promtool(), "test", "rules", part.name, cwd=part.parent).returncode != 0:
+            return True
+    return False
+
+
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_unit_tests_catch_broken_rules(mutation: str, tmp_path: Path) -> None:
     rule_file, test_file, old, new = MUTATIONS[mutation]
@@ -473,5 +503,4 @@ def test_unit_tests_catch_broken_rules(mutation: str, tmp_path: Path) -> None:
     target.write_text(text.replace(old, new))
     if run(promtool(), "check", "rules", str(target)).returncode != 0:
         return  # a mutation promtool itself rejects is caught too
-    result = run(promtool(), "test", "rules", test_file, cwd=tmp_path / "tests")
-    assert result.returncode != 0, f"{test_file} did not notice: {mutation}\n{result.stdout}"
+    assert _a_case_fails(tmp_path / "tests" / test_file), f"{test_file} did not notice: {mutation}"

@@ -20,6 +20,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -78,6 +82,7 @@ class Received:
     paths: list[str] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # spans, log records or metric points per path
 
 
 def _decode_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -91,10 +96,13 @@ def _decode_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 
 class OtlpReceiver:
-    """OTLP/HTTP protobuf receiver: traces on any path ending in /v1/traces, logs on /v1/logs."""
+    """OTLP/HTTP protobuf receiver: traces on any path ending in /v1/traces, logs on /v1/logs,
+    metrics on /v1/metrics (counted only). With `count_only`, spans and log records are counted
+    per path (`counts()`) and not kept: a sink for benchmarks."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, count_only: bool = False) -> None:
         self.received = Received()
+        self.count_only = count_only
         self.lock = threading.Lock()
         receiver = self
 
@@ -110,6 +118,9 @@ class OtlpReceiver:
                 elif self.path.endswith("/v1/logs"):
                     receiver._logs(self.path, ExportLogsServiceRequest.FromString(data))
                     reply = ExportLogsServiceResponse().SerializeToString()
+                elif self.path.endswith("/v1/metrics"):
+                    receiver._metrics(self.path, ExportMetricsServiceRequest.FromString(data))
+                    reply = ExportMetricsServiceResponse().SerializeToString()
                 else:
                     self.send_response(404)
                     self.end_headers()
@@ -128,7 +139,15 @@ class OtlpReceiver:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
+    def _count(self, path: str, count: int) -> None:
+        with self.lock:
+            self.received.paths.append(path)
+            self.received.counts[path] = self.received.counts.get(path, 0) + count
+
     def _traces(self, path: str, request: ExportTraceServiceRequest) -> None:
+        if self.count_only:
+            self._count(path, sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans))
+            return
         spans = []
         for resource_spans in request.resource_spans:
             resource = attributes(resource_spans.resource.attributes)
@@ -145,6 +164,9 @@ class OtlpReceiver:
             self.received.spans.extend(spans)
 
     def _logs(self, path: str, request: ExportLogsServiceRequest) -> None:
+        if self.count_only:
+            self._count(path, sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs))
+            return
         logs = []
         for resource_logs in request.resource_logs:
             resource = attributes(resource_logs.resource.attributes)
@@ -157,6 +179,20 @@ class OtlpReceiver:
         with self.lock:
             self.received.paths.append(path)
             self.received.logs.extend(logs)
+
+    def _metrics(self, path: str, request: ExportMetricsServiceRequest) -> None:
+        points = 0
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    kind = metric.WhichOneof("data")
+                    points += len(getattr(metric, kind).data_points) if kind else 0
+        self._count(path, points)
+
+    def counts(self) -> dict[str, int]:
+        """Items received per request path (spans, log records or metric data points)."""
+        with self.lock:
+            return dict(self.received.counts)
 
     def spans(self) -> list[Span]:
         with self.lock:

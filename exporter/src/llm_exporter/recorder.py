@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 QUALITY_EWMA_WEIGHT = 0.05  # each scored response moves the rolling score 5% of the way
 DEFAULT_MAX_LABEL_SETS = 1000  # distinct (provider, model, app_id, department) label sets
 MAX_TOKENS = 1_000_000_000  # per call and direction; more is not a count (and would overflow the exposition)
+_LABEL_CACHE_SIZE = 4096  # raw label value sets remembered by Recorder._labels (callers choose them)
 _NUMBER = (float, int)
 
 
@@ -275,6 +276,7 @@ class Recorder:
         self._telemetry_dropped: dict[str, int] = dict.fromkeys(contract.TELEMETRY_SIGNALS, 0)
         self._notifications: dict[tuple[str, str, str], int] = {}
         self._invalid: dict[str, int] = {}
+        self._label_cache: dict[tuple[object, ...], tuple[str, str, str, str]] = {}  # see _labels
         self._rejected: dict[tuple[str, str], int] = {}
 
     # -- recording -------------------------------------------------------------------------
@@ -285,13 +287,12 @@ class Recorder:
         Numbers that cannot be true (negative, NaN, infinite, not a number) are never recorded:
         they count as 0 (or as absent, for optional fields), are counted in
         llm_invalid_values_total{field} and logged once per field, and the call is still counted.
+
+        The telemetry listener's export threads read the call again after this returns (to build
+        its spans and OTLP log record): a recorded `LLMCall` is not to be changed afterwards.
         """
         given = call  # as the caller gave it, for the log line naming an invalid value
-        guard = self.guard
-        provider = guard.value("provider", call.provider)
-        model = guard.value("model", call.model)
-        app_id = guard.value("app_id", call.app_id)
-        department = guard.value("department", call.department)
+        provider, model, app_id, department = self._labels(call)
         error_type = call.error_type
         if error_type is not None and error_type not in contract.ERROR_TYPES:
             error_type = "other"
@@ -376,6 +377,24 @@ class Recorder:
         for listener in self.listeners:
             listener(recorded)
         return recorded
+
+    def _labels(self, call: LLMCall) -> tuple[str, str, str, str]:
+        """The call's (provider, model, app_id, department) label values, through the LabelGuard.
+        A set of raw values the guard accepted whole is remembered (one lookup instead of four
+        next time); one with a value folded into "other" is not, so each such call is counted."""
+        raw = (call.provider, call.model, call.app_id, call.department)
+        try:
+            labels = self._label_cache.get(raw)
+        except TypeError:  # an unhashable value: the guard turns it into text
+            labels = None
+        if labels is None:
+            guard = self.guard
+            labels = (guard.value("provider", raw[0]), guard.value("model", raw[1]),
+                      guard.value("app_id", raw[2]), guard.value("department", raw[3]))
+            if (OVERFLOW_VALUE not in labels and len(self._label_cache) < _LABEL_CACHE_SIZE
+                    and all(type(value) is str for value in raw)):
+                self._label_cache[raw] = labels
+        return labels
 
     def _new_series(self, provider: str, model: str, app_id: str, department: str) -> _DepartmentSeries:
         """A new label set, or the shared all-"other" one once `max_label_sets` is reached: the

@@ -7,7 +7,7 @@ Importing this package starts nothing and needs neither the exporter service nor
 """
 
 from ..telemetry.context import TraceContext, mint_trace_context
-from ._state import configure, get_recorder
+from ._state import configure, flush_telemetry, get_recorder
 from .errors import classify_exception, classify_http
 from .exposition import metrics_asgi_app, mount_metrics, render_metrics, start_metrics_server
 from .openai_client import instrument_openai
@@ -21,6 +21,7 @@ __all__ = [
     "classify_exception",
     "classify_http",
     "configure",
+    "flush_telemetry",
     "get_recorder",
     "instrument_openai",
     "metrics_asgi_app",

@@ -97,6 +97,14 @@ def _attach_telemetry(recorder: Recorder) -> Any:
         return Telemetry(recorder, unexported, mode=MODE).install()
 
 
+def flush_telemetry(timeout: float = 3.0) -> bool:
+    """Send the spans and log records still queued for export now, waiting at most `timeout`
+    seconds (before a short-lived program exits, say). True when nothing is left; also True
+    when there is no telemetry pipeline."""
+    telemetry = _telemetry
+    return True if telemetry is None else telemetry.flush(timeout)
+
+
 def get_recorder() -> Recorder:
     """The configured recorder; the first call without `configure()` configures from the environment."""
     if _recorder is None:

@@ -11,6 +11,7 @@ is not a finite whole number between 0 and `MAX_TOKENS` as unknown.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -20,15 +21,37 @@ from typing import Any
 from ..recorder import MAX_TOKENS
 from ..tokens import TokenDetails
 
-_SCALARS = (str, bytes, bytearray, int, float, list, tuple)
-
 
 def field(obj: Any, key: str) -> Any:
+    """`obj[key]` of a dict, `obj.key` of anything else (None when absent). None, numbers,
+    strings and lists have no attribute of any name read here, so they read as absent too.
+
+    A field a pydantic model (the SDKs' responses) does not have is looked up in its
+    `__pydantic_extra__` directly: `getattr` would go through the model's `__getattr__`, which
+    costs 40 times a present field's read (and most reads here are of absent fields)."""
     if isinstance(obj, dict):
         return obj.get(key)
-    if obj is None or isinstance(obj, _SCALARS):
-        return None
+    values = getattr(obj, "__dict__", None)
+    if values is not None and key in values:
+        return values[key]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if type(extra) is dict and not _class_attribute(type(obj), key):
+        return extra.get(key)
     return getattr(obj, key, None)
+
+
+def private_field(obj: Any, key: str) -> Any:
+    """A private attribute (`_request_id` of the OpenAI SDK's responses), read as `field` reads."""
+    private = getattr(obj, "__pydantic_private__", None)
+    if type(private) is dict and not _class_attribute(type(obj), key):
+        return private.get(key)
+    return getattr(obj, key, None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _class_attribute(cls: type, key: str) -> bool:
+    """Whether `cls` (or a base) defines `key` itself (a property, say), which then wins."""
+    return any(key in klass.__dict__ for klass in cls.__mro__)
 
 
 def _choices(obj: Any) -> list[Any] | tuple[Any, ...]:
@@ -39,6 +62,8 @@ def _choices(obj: Any) -> list[Any] | tuple[Any, ...]:
 def token_count(value: Any) -> int | None:
     """A token count as an int, or None when it is absent or not a plausible count (negative,
     fractional-infinite, NaN, not a number, or more than MAX_TOKENS)."""
+    if type(value) is int:  # the usual case
+        return value if 0 <= value <= MAX_TOKENS else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float):
@@ -140,6 +165,26 @@ def usage(obj: Any) -> Usage | None:
         reasoning_output=_count(output_details, "reasoning_tokens"),
         audio_output=_count(output_details, "audio_tokens"),
     ))
+
+
+def routine_chunk(chunk: Any) -> bool:
+    """True for a stream chunk with one choice, no finish reason and no usage: once the first
+    token has been seen, such a chunk (all but the last one or two of a stream) cannot change what
+    is recorded. Three field reads; anything else is for the caller to read in full."""
+    if isinstance(chunk, dict):
+        if chunk.get("usage") is not None:
+            return False
+        choices = chunk.get("choices")
+    else:
+        if getattr(chunk, "usage", None) is not None:
+            return False
+        choices = getattr(chunk, "choices", None)
+    if type(choices) is not list or len(choices) != 1:
+        return False
+    choice = choices[0]
+    if isinstance(choice, dict):
+        return choice.get("finish_reason") is None
+    return getattr(choice, "finish_reason", None) is None
 
 
 _DELTA_KEYS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "audio")

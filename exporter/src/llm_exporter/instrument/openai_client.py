@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 from ..recorder import Recorder
 from ..telemetry.context import mint_trace_context
 from ._state import default_app_id, default_department, get_recorder
-from .extract import ask_for_stream_usage
+from .extract import ask_for_stream_usage, routine_chunk
 from .providers import provider_from_url
 from .tracker import CallTracker
 
@@ -89,8 +90,8 @@ class _Settings:
 
 
 def _is_raw(kwargs: dict[str, Any]) -> bool:
-    headers = kwargs.get("extra_headers") or {}
-    return any(str(key).lower() == _RAW_HEADER for key in headers)
+    headers = kwargs.get("extra_headers")
+    return bool(headers) and any(str(key).lower() == _RAW_HEADER for key in headers)
 
 
 def _wrap_sync(original: Any, operation: str, settings: _Settings) -> Any:
@@ -140,12 +141,40 @@ async def _settle(pending: Any, tracker: CallTracker, injected: bool) -> Any:
 
 
 def _usage_only(chunk: Any) -> bool:
-    return not getattr(chunk, "choices", None) and getattr(chunk, "usage", None) is not None
+    return getattr(chunk, "usage", None) is not None and not getattr(chunk, "choices", None)
+
+
+def _metered(stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> Iterator[Any]:
+    """The chunks of an SDK stream, each seen by `tracker`: after the first token, a routine
+    chunk (one choice, no finish reason, no usage) costs three field reads and nothing else. The
+    usage-only chunk the wrapper asked for is kept from the caller. The call is recorded when the
+    stream ends or fails, or, as cancelled, when the generator is closed or dropped before its end
+    (`MeteredStream` starts it at once, so that holds even before the first chunk is asked for)."""
+    observe = tracker.observe_chunk
+    first_token_seen = False
+    try:
+        yield None  # started: from here on closing or dropping the generator records the call
+        for chunk in stream:
+            # extract.routine_chunk for SDK objects, inlined: this runs for every chunk
+            if first_token_seen and getattr(chunk, "usage", None) is None:
+                choices = getattr(chunk, "choices", None)
+                if (type(choices) is list and len(choices) == 1
+                        and getattr(choices[0], "finish_reason", None) is None):
+                    yield chunk
+                    continue
+            observe(chunk)
+            first_token_seen = tracker.ttft_s is not None
+            if hide_usage_chunk and _usage_only(chunk):
+                continue
+            yield chunk
+    except BaseException as exc:  # GeneratorExit (closed or dropped early) records a cancelled call
+        tracker.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    tracker.finish()
 
 
 class _StreamWrapper:
-    """What the sync and async wrappers share: the wrapped SDK stream answers everything else,
-    and a stream dropped before its end records the call as cancelled."""
+    """What the sync and async wrappers share: the wrapped SDK stream answers everything else."""
 
     def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
         self._stream = stream
@@ -155,36 +184,22 @@ class _StreamWrapper:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
-    def __del__(self) -> None:
-        tracker = self.__dict__.get("_tracker")
-        if tracker is not None and not tracker.finished:
-            tracker.cancel()
-
-    def _passes(self, chunk: Any) -> bool:
-        """Feed the chunk to the tracker; False for the usage-only chunk the caller did not ask for."""
-        self._tracker.observe_chunk(chunk)
-        return not (self._hide_usage_chunk and _usage_only(chunk))
-
 
 class MeteredStream(_StreamWrapper):
-    """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's."""
+    """An SDK `Stream` that feeds each chunk to its tracker; everything else is the stream's.
+    Iterating it iterates the metering generator itself (no method call per chunk), so a loop over
+    `create(..., stream=True)` may drop the wrapper and keep only the generator."""
 
-    def __iter__(self) -> MeteredStream:
-        return self
+    def __init__(self, stream: Any, tracker: CallTracker, hide_usage_chunk: bool) -> None:
+        super().__init__(stream, tracker, hide_usage_chunk)
+        self._chunks = _metered(stream, tracker, hide_usage_chunk)
+        next(self._chunks)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._chunks
 
     def __next__(self) -> Any:
-        tracker = self._tracker
-        while True:
-            try:
-                chunk = next(self._stream)
-            except StopIteration:
-                tracker.finish()
-                raise
-            except BaseException as exc:
-                tracker.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            if self._passes(chunk):
-                return chunk
+        return next(self._chunks)
 
     def close(self) -> None:
         try:
@@ -199,9 +214,9 @@ class MeteredStream(_StreamWrapper):
         self.close()
 
 
-
 class AsyncMeteredStream(_StreamWrapper):
-    """An SDK `AsyncStream` that feeds each chunk to its tracker."""
+    """An SDK `AsyncStream` that feeds each chunk to its tracker; dropped before its end, the
+    call is recorded as cancelled."""
 
     def __aiter__(self) -> AsyncMeteredStream:
         return self
@@ -217,8 +232,16 @@ class AsyncMeteredStream(_StreamWrapper):
             except BaseException as exc:
                 tracker.__exit__(type(exc), exc, exc.__traceback__)
                 raise
-            if self._passes(chunk):
+            if tracker.ttft_s is not None and routine_chunk(chunk):
                 return chunk
+            tracker.observe_chunk(chunk)
+            if not (self._hide_usage_chunk and _usage_only(chunk)):
+                return chunk
+
+    def __del__(self) -> None:
+        tracker = self.__dict__.get("_tracker")
+        if tracker is not None and not tracker.finished:
+            tracker.cancel()
 
     async def close(self) -> None:
         try:
@@ -231,4 +254,3 @@ class AsyncMeteredStream(_StreamWrapper):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-

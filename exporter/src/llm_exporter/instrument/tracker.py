@@ -145,28 +145,42 @@ class CallTracker:
         OpenAI-format response (dict or SDK object), or the usage of an Anthropic or Gemini
         response; a no-op for anything else. Never raises: metering must not break the call."""
         try:
-            usage = extract.usage(response)
-            if usage is not None:
-                self.input_tokens = self.input_tokens if usage.input_tokens is None else usage.input_tokens
-                self.output_tokens = self.output_tokens if usage.output_tokens is None else usage.output_tokens
-                self.token_details = usage.details or self.token_details
-            self.finish_reason = extract.finish_reason(response) or self.finish_reason
-            self.response_model = extract.response_model(response) or self.response_model
-            request_id = getattr(response, "_request_id", None)
+            self._read(response)
+            request_id = extract.private_field(response, "_request_id")  # the OpenAI SDK's, on responses
             if isinstance(request_id, str):
                 self.request_id = request_id
         except Exception:  # an SDK-like object whose attributes raise, say
             self._unreadable(response)
 
+    def _read(self, obj: Any) -> None:
+        """Usage (with its token classes), finish reason and model of a response or chunk."""
+        usage = extract.usage(obj)
+        if usage is not None:  # counts already checked: None is unknown and keeps a known one
+            if usage.input_tokens is not None:
+                self.input_tokens = usage.input_tokens
+            if usage.output_tokens is not None:
+                self.output_tokens = usage.output_tokens
+            self.token_details = usage.details or self.token_details
+        self.finish_reason = extract.finish_reason(obj) or self.finish_reason
+        self.response_model = extract.response_model(obj) or self.response_model
+
     def observe_chunk(self, chunk: Any) -> None:
-        """One stream chunk: first token, finish reason, usage (final chunk) and model."""
+        """One stream chunk: first token, finish reason, usage (final chunk) and model.
+
+        Once the first token is in, a chunk with one choice, no finish reason and no usage (all
+        but the last one or two of a stream) cannot change what is recorded: it costs three field
+        reads (`extract.routine_chunk`). Only the others (a finish reason, a usage block, several
+        or no choices) are read in full. Errors inside a stream reach the caller as exceptions
+        (the SDK), or are found before the chunk is parsed (the proxy)."""
         try:
-            if self.ttft_s is None and extract.has_token(chunk):
+            if self.ttft_s is not None:
+                if extract.routine_chunk(chunk):
+                    return
+            elif extract.has_token(chunk):
                 self.first_token()
+            self._read(chunk)  # stream chunks carry no request id (the SDK sets it on responses)
         except Exception:
             self._unreadable(chunk)
-            return
-        self.observe_response(chunk)
 
     def _unreadable(self, obj: Any) -> None:
         warn_once(("unreadable", type(obj).__qualname__), "cannot read usage from a %s; the call is "

@@ -1,4 +1,4 @@
-"""One structured log line per recorded LLM call.
+"""One structured log line per recorded LLM call, and the same record for OTLP export.
 
 Prompts and completions never reach a log: when a caller supplies them in
 `LLMCall.extra["prompt"]` / `extra["completion"]` (a string, or chat messages as a list of
@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 from .redact import digest, preview, redact
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
     from ..recorder import RecordedCall
 
 CALL_LOGGER = "llm_exporter.calls"
@@ -67,13 +71,31 @@ def call_fields(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int 
     return fields
 
 
-def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0,
-             success_level: int = logging.INFO) -> None:
+def level_and_message(recorded: RecordedCall, success_level: int = logging.INFO) -> tuple[int, str]:
     """`success_level` (info; debug for the mock's simulated calls) for a successful call,
     warning for a failed one."""
-    failed = recorded.error_type is not None
-    level = logging.WARNING if failed else success_level
+    if recorded.error_type is not None:
+        return logging.WARNING, "llm call failed"
+    return success_level, "llm call completed"
+
+
+def log_call(recorded: RecordedCall, *, trace_kept: bool, preview_chars: int = 0,
+             success_level: int = logging.INFO) -> None:
+    """The call's line, through Python logging (the service's handlers: the JSON line on stdout)."""
+    level, message = level_and_message(recorded, success_level)
     if not log.isEnabledFor(level):
         return
     fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)
-    log.log(level, "llm call failed" if failed else "llm call completed", extra=fields)
+    log.log(level, message, extra=fields)
+
+
+def otlp_call_record(recorded: RecordedCall, trace_kept: bool, preview_chars: int, time_ns: int,
+                     resource: Resource, scope: InstrumentationScope,
+                     success_level: int = logging.INFO) -> list[ReadableLogRecord]:
+    """The call's line as an OTLP log record, the same one the `llm_exporter` OTLP handler makes
+    of the Python log record (built on the export worker thread, from the recorded call)."""
+    from .otlp_logs import otlp_record  # needs the `tracing` extra, loaded with the OTLP exporter
+
+    level, message = level_and_message(recorded, success_level)
+    fields = call_fields(recorded, trace_kept=trace_kept, preview_chars=preview_chars)
+    return [otlp_record(CALL_LOGGER, level, message, fields, time_ns, None, resource, scope)]

@@ -15,13 +15,11 @@ A proxy mints a context per request, sends `ctx.traceparent` upstream, and recor
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
 import re
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING
+from random import getrandbits
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..recorder import LLMCall
@@ -41,18 +39,26 @@ def valid_span_id(value: object) -> bool:
     return isinstance(value, str) and bool(_SPAN_ID.match(value)) and value != ZERO_SPAN_ID
 
 
+# Ids are random numbers from Python's generator, as the OpenTelemetry SDK's RandomIdGenerator makes
+# them: seeded from the OS at start (and again in a forked child), and drawn without a system call.
+# os.urandom would release the GIL on every call and hand it to whatever thread waits for it
+# (the export workers), which costs the calling thread far more than the draw itself.
+
+
 def new_trace_id() -> str:
+    """32 lowercase hex digits, random, never all zero (W3C Trace Context)."""
     while True:
-        value = os.urandom(16).hex()
-        if value != ZERO_TRACE_ID:
-            return value
+        value = getrandbits(128)
+        if value:
+            return f"{value:032x}"
 
 
 def new_span_id() -> str:
+    """16 lowercase hex digits, random, never all zero."""
     while True:
-        value = os.urandom(8).hex()
-        if value != ZERO_SPAN_ID:
-            return value
+        value = getrandbits(64)
+        if value:
+            return f"{value:016x}"
 
 
 def derived_span_id(trace_id: str, span_id: str, role: str) -> str:
@@ -99,22 +105,32 @@ class TraceContext:
         return call
 
 
-@functools.cache
-def _otel_trace() -> ModuleType | None:
-    """opentelemetry.trace, or None without the OpenTelemetry API (then no span can be active)."""
+_otel: Any = None  # see _otel_api
+
+
+def _otel_api() -> Any:
+    """(opentelemetry.context.get_current, opentelemetry.trace.get_current_span), or () without
+    the OpenTelemetry API (then no span can be active)."""
     try:
-        from opentelemetry import trace
+        from opentelemetry.context import get_current
+        from opentelemetry.trace import get_current_span
     except ImportError:
-        return None
-    return trace
+        return ()
+    return get_current, get_current_span
 
 
 def _current_otel_parent() -> tuple[str, str, bool] | None:
-    """The application's active OpenTelemetry span, if it has one."""
-    trace = _otel_trace()
-    if trace is None:
+    """The application's active OpenTelemetry span, if it has one. An empty OpenTelemetry context
+    (no span, no baggage: a service that does not trace) is answered with one look-up."""
+    global _otel
+    if _otel is None:  # imported on first use only
+        _otel = _otel_api()
+    if not _otel:
         return None
-    context = trace.get_current_span().get_span_context()
+    get_current, get_current_span = _otel
+    if not get_current():
+        return None
+    context = get_current_span().get_span_context()
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", bool(context.trace_flags & 1)
@@ -123,10 +139,13 @@ def _current_otel_parent() -> tuple[str, str, bool] | None:
 def mint_trace_context(traceparent: str | None = None, *, use_current_span: bool = True) -> TraceContext:
     """A new span id for one LLM call, continuing `traceparent` (an incoming header) when it is
     valid, else the active OpenTelemetry span when `use_current_span`, else a new trace."""
-    parent = parse_traceparent(traceparent)
+    parent = parse_traceparent(traceparent) if traceparent else None
     if parent is None and use_current_span:
         parent = _current_otel_parent()
     if parent is None:
+        ids = f"{getrandbits(192):048x}"  # one draw for both ids of a new trace
+        if ids[:32] != ZERO_TRACE_ID and ids[32:] != ZERO_SPAN_ID:
+            return TraceContext(ids[:32], ids[32:])
         return TraceContext(new_trace_id(), new_span_id())
     trace_id, parent_span_id, sampled = parent
     return TraceContext(trace_id, new_span_id(), parent_span_id, sampled)

@@ -5,13 +5,16 @@ OTLP record's trace context (Loki stores them as structured metadata), everythin
 an attribute (nested objects flattened with dots: tokens.input, tokens.output).
 
 Attached to the `llm_exporter` logger only, so the OpenTelemetry SDK's own loggers can never
-feed their export errors back into the export queue.
+feed their export errors back into the export queue. The per-call records (`llm_exporter.calls`)
+do not come through here: the telemetry pipeline queues them itself, built on the export worker
+from the recorded call (`calllog.otlp_call_record`), so the handler it installs leaves them out.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ..extras import MissingExtraError
 
@@ -55,29 +58,36 @@ def _flatten(prefix: str, value: object) -> Iterator[tuple[str, object]]:
 
 
 def to_otlp(record: logging.LogRecord, resource: Resource, scope: InstrumentationScope) -> ReadableLogRecord:
-    fields = extra_fields(record)
+    exception = record.exc_info[1] if record.exc_info else None
+    return otlp_record(record.name, record.levelno, record.getMessage(), extra_fields(record),
+                       int(record.created * 1e9), exception, resource, scope)
+
+
+def otlp_record(logger: str, level: int, message: str, fields: dict[str, Any], time_ns: int,
+                exception: BaseException | None, resource: Resource, scope: InstrumentationScope) -> ReadableLogRecord:
+    """The OTLP log record of a log line: `fields` are its structured fields (`extra=`; the dict is
+    consumed), `trace_id`/`span_id` among them become the record's trace context."""
     trace_id = fields.pop("trace_id", None)
     span_id = fields.pop("span_id", None)
-    attributes: dict[str, object] = {"logger": record.name}
+    attributes: dict[str, object] = {"logger": logger}
     for key, value in fields.items():
         attributes.update(_flatten(key, value))
-    if record.exc_info and record.exc_info[1] is not None:
-        attributes["exception.type"] = type(record.exc_info[1]).__name__
-        attributes["exception.message"] = str(record.exc_info[1])
+    if exception is not None:
+        attributes["exception.type"] = type(exception).__name__
+        attributes["exception.message"] = str(exception)
     context = None
     if valid_trace_id(trace_id) and valid_span_id(span_id):
         sampled = fields.get("trace_sampled") is True
         span_context = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False,  # type: ignore[arg-type]
                                    trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT))
         context = trace.set_span_in_context(NonRecordingSpan(span_context))
-    level = record.levelno
     severity = _SEVERITY.get(level) or (SeverityNumber.ERROR if level > logging.WARNING else SeverityNumber.INFO)
     log_record = LogRecord(
-        timestamp=int(record.created * 1e9),
+        timestamp=time_ns,
         context=context or trace.set_span_in_context(trace.INVALID_SPAN),
-        severity_text=_SEVERITY_TEXT.get(level, record.levelname),
+        severity_text=_SEVERITY_TEXT.get(level) or logging.getLevelName(level),
         severity_number=severity,
-        body=record.getMessage(),
+        body=message,
         attributes=attributes,  # type: ignore[arg-type]
         event_name=str(fields["event"]) if isinstance(fields.get("event"), str) else None,
     )

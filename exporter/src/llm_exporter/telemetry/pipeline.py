@@ -4,6 +4,12 @@
 with it their exemplars) and a listener that, for each recorded call, writes the call's log
 line and queues its spans. Mock calls, proxied calls and instrumented calls all pass here.
 
+The listener runs on the thread that made the call, so it only queues: the recorded call goes
+to the export queues as a `Deferred`, and its OTLP log record and spans are built (and encoded)
+on the export worker threads. The call's line goes through Python logging only when a handler
+other than the OTLP one would take it (the JSON line on stdout of the exporter service, or a
+service's own logging setup).
+
 The OpenTelemetry SDK (the `tracing` extra) is loaded only when an OTLP endpoint is configured:
 without one, the trace policy and the call log lines on stdout need nothing beyond the core.
 """
@@ -19,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..extras import require
 from ..recorder import RecordedCall, Recorder
-from .calllog import CALL_LOGGER, log_call
+from . import calllog
 from .config import DEFAULT_SERVICE_NAME, QueueSettings, TelemetryConfig
 from .sampling import TracePolicy
 
@@ -50,6 +56,10 @@ def build_resource(environment: str | None = None, mode: str | None = None) -> R
     return resource
 
 
+def _not_call_records(record: logging.LogRecord) -> bool:
+    return record.name != calllog.CALL_LOGGER
+
+
 class Telemetry:
     """The per-process logs and traces pipeline; `install()` once, `shutdown()` at exit."""
 
@@ -66,6 +76,7 @@ class Telemetry:
         self.spans: BoundedExporter | None = None
         self.logs: BoundedExporter | None = None
         self._log_handler: OtlpLogHandler | None = None
+        self._export_parts: tuple[Any, ...] = ()  # (Deferred, build_spans, span_count) once exporting
         self._installed = False
 
     @functools.cached_property
@@ -120,8 +131,13 @@ class Telemetry:
         require("tracing", "OTLP export of traces and logs (an OTEL_EXPORTER_OTLP_*ENDPOINT is set)",
                 "opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http", "requests")
         from . import sdk_logs
+        from .export import Deferred
         from .otlp_logs import OtlpLogHandler
+        from .spans import build_spans, span_count
 
+        # on_call's per-call needs, bound once: an import inside on_call would cost each call more
+        # than the queueing itself
+        self._export_parts = (Deferred, build_spans, span_count)
         config = self.config
         sdk_logs.install()  # before the SDK exporters parse OTEL_EXPORTER_OTLP_HEADERS
         if config.traces_endpoint:
@@ -137,25 +153,57 @@ class Telemetry:
                 if isinstance(handler, OtlpLogHandler):
                     package_logger.removeHandler(handler)
             self._log_handler = OtlpLogHandler(self.logs, self.resource, self.scope)
+            self._log_handler.addFilter(_not_call_records)  # on_call queues those itself
             package_logger.addHandler(self._log_handler)
-            call_logger = logging.getLogger(CALL_LOGGER)
+            call_logger = logging.getLogger(calllog.CALL_LOGGER)
             if self.success_level < call_logger.getEffectiveLevel():  # export the debug call lines too
                 self._call_logger_level = call_logger.level
                 call_logger.setLevel(self.success_level)
 
     def on_call(self, recorded: RecordedCall) -> None:
-        """Recorder listener: the call's log line, and its spans when its trace is kept."""
+        """Recorder listener: the call's log line, and its spans when its trace is kept. Runs on
+        the calling thread: the OTLP log record and the spans are built on the export workers."""
         end_ns = time.time_ns()
         kept = recorded.trace_kept
         try:
-            log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars,
-                     success_level=self.success_level)
+            level = logging.WARNING if recorded.error_type is not None else self.success_level
+            if calllog.log.isEnabledFor(level):  # the llm_exporter loggers' levels apply to OTLP too
+                other_handlers, otlp_handler = self._call_line_handlers(level)
+                if otlp_handler and self.logs is not None:
+                    deferred = self._export_parts[0]
+                    self.logs.put(deferred(functools.partial(
+                        calllog.otlp_call_record, recorded, kept, self.config.preview_chars, end_ns,
+                        self.resource, self.scope, self.success_level)))
+                if other_handlers:
+                    calllog.log_call(recorded, trace_kept=kept, preview_chars=self.config.preview_chars,
+                                     success_level=self.success_level)
             if kept and self.spans is not None:
-                from .spans import build_spans  # loaded with the exporter: a dictionary lookup here
-
-                self.spans.put_many(build_spans(recorded, end_ns, self.resource, self.scope))
+                deferred, build_spans, span_count = self._export_parts
+                self.spans.put(deferred(functools.partial(build_spans, recorded, end_ns, self.resource, self.scope),
+                                        span_count(recorded)))
         except Exception:  # telemetry must never fail the recording of a call
             log.exception("could not emit telemetry for a call", extra={"event": "telemetry_error"})
+
+    def _call_line_handlers(self, level: int) -> tuple[bool, bool]:
+        """Where a call line at `level` would go, walking the handlers as `Logger.callHandlers`
+        does: (a handler other than this pipeline's OTLP one takes it, the OTLP one does). With no
+        handler at all, Python's last-resort handler prints warnings."""
+        logger: logging.Logger | None = calllog.log
+        found = others = otlp = False
+        while logger is not None:
+            for handler in logger.handlers:
+                found = True
+                if level >= handler.level:
+                    if handler is self._log_handler:
+                        otlp = True
+                    else:
+                        others = True
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        if not found and logging.lastResort is not None and level >= logging.lastResort.level:
+            others = True
+        return others, otlp
 
     def _queue(self, signal: str, exporter_class: type, endpoint: str, settings: QueueSettings) -> BoundedExporter:
         """One signal's OTLP/HTTP exporter behind its bounded queue; drops count on the Recorder."""
@@ -167,13 +215,19 @@ class Telemetry:
         return BoundedExporter(signal, exporter, settings, self.recorder.telemetry_dropped, endpoint=endpoint,
                                outcome=session.take_outcome)
 
+    def flush(self, timeout: float = 3.0) -> bool:
+        """Send what the export queues hold now (bounded by `timeout`); True when both emptied."""
+        deadline = time.monotonic() + timeout
+        return all([queue.flush(max(deadline - time.monotonic(), 0.0))
+                    for queue in (self.spans, self.logs) if queue is not None])
+
     def shutdown(self, timeout: float = 3.0) -> None:
         """Flush what is queued (bounded by `timeout`) and stop the export threads."""
         if self._log_handler is not None:
             logging.getLogger(PACKAGE_LOGGER).removeHandler(self._log_handler)
             self._log_handler = None
         if self._call_logger_level is not None:
-            logging.getLogger(CALL_LOGGER).setLevel(self._call_logger_level)
+            logging.getLogger(calllog.CALL_LOGGER).setLevel(self._call_logger_level)
             self._call_logger_level = None
         queues = [queue for queue in (self.spans, self.logs) if queue is not None]
         for queue in queues:

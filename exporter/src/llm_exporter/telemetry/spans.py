@@ -1,8 +1,9 @@
 """The span tree of one recorded LLM call, built with the call's own ids and real times.
 
 Spans are built after the fact from the `RecordedCall` (the call has ended when it is recorded),
-as OpenTelemetry SDK `ReadableSpan`s with explicit ids, parents and timestamps, and handed to the
-bounded OTLP span queue. Tree (GenAI semantic conventions for the LLM span):
+as OpenTelemetry SDK `ReadableSpan`s with explicit ids, parents and timestamps, on the export
+worker thread of the bounded OTLP span queue (the calling thread queues the recorded call).
+Tree (GenAI semantic conventions for the LLM span):
 
     llm_request                    SERVER  the request; only when the call starts the trace
     ├── retrieval                  INTERNAL  when the call reports extra["retrieval_s"] (mock RAG apps)
@@ -52,6 +53,31 @@ def _seconds(extra: Mapping[str, object], key: str) -> float:
     return 0.0
 
 
+def _caller_span(extra: Mapping[str, object]) -> str | None:
+    """The caller's span id when the call continues a caller's trace (then no root is made)."""
+    parent_id = extra.get("parent_span_id")
+    if isinstance(parent_id, str) and valid_span_id(parent_id.lower()):
+        return parent_id.lower()
+    return None
+
+
+def _before_llm(extra: Mapping[str, object]) -> tuple[int, str | None, int]:
+    """(retrieval ns, tool name, tool ns) of the work done before the LLM call (0 / None: none)."""
+    retrieval_ns = round(_seconds(extra, "retrieval_s") * _NS)
+    tool = extra.get("tool") if isinstance(extra.get("tool"), str) else None
+    tool_ns = round(_seconds(extra, "tool_s") * _NS) if tool else 0
+    return retrieval_ns, tool, tool_ns  # type: ignore[return-value]
+
+
+def span_count(recorded: RecordedCall) -> int:
+    """How many spans `build_spans` makes of this call (cheap: what the export queue counts)."""
+    extra = recorded.call.extra
+    if not extra:
+        return 2  # the LLM span and the root
+    retrieval_ns, _, tool_ns = _before_llm(extra)
+    return 1 + (_caller_span(extra) is None) + (retrieval_ns > 0) + (tool_ns > 0)
+
+
 def build_spans(recorded: RecordedCall, end_ns: int, resource: Resource,
                 scope: InstrumentationScope) -> list[ReadableSpan]:
     """All spans of one call (root last), ending at `end_ns`."""
@@ -59,18 +85,16 @@ def build_spans(recorded: RecordedCall, end_ns: int, resource: Resource,
     extra = call.extra
     trace_id = int(call.trace_id, 16)  # type: ignore[arg-type]  # ids were normalised by TracePolicy
     llm_start = end_ns - round(max(call.duration_s, 0.0) * _NS)
-    retrieval_ns = round(_seconds(extra, "retrieval_s") * _NS)
-    tool = extra.get("tool") if isinstance(extra.get("tool"), str) else None
-    tool_ns = round(_seconds(extra, "tool_s") * _NS) if tool else 0
+    retrieval_ns, tool, tool_ns = _before_llm(extra)
     root_start = llm_start - retrieval_ns - tool_ns
     failed = recorded.error_type is not None
     common: dict[str, object] = {"app_id": recorded.app_id, "department": recorded.department}
     if call.request_id:
         common["request_id"] = str(call.request_id)
 
-    parent_id = extra.get("parent_span_id")
-    if isinstance(parent_id, str) and valid_span_id(parent_id.lower()):
-        parent = _context(trace_id, parent_id.lower(), remote=True)
+    parent_id = _caller_span(extra)
+    if parent_id is not None:
+        parent = _context(trace_id, parent_id, remote=True)
         root_span = None
     else:
         root_id = derived_span_id(call.trace_id, call.span_id, ROOT_NAME)  # type: ignore[arg-type]
