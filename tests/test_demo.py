@@ -85,11 +85,11 @@ class DemoStack:
                                  *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
     def rule_groups(self) -> list[str]:
-        response = requests.get(self.prometheus.url + "/api/v1/rules", timeout=5).json()
+        response = requests.get(self.prometheus.url + "/api/v1/rules", timeout=30).json()
         return [group["name"] for group in response["data"]["groups"]]
 
     def scenario(self) -> str:
-        return requests.get(self.exporter.url + "/mock/scenario", timeout=5).json()["active"]
+        return requests.get(self.exporter.url + "/mock/scenario", timeout=30).json()["active"]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
 
 
 def exporter_scraped(prometheus: str) -> bool:
-    targets = requests.get(prometheus + "/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    targets = requests.get(prometheus + "/api/v1/targets", timeout=30).json()["data"]["activeTargets"]
     return any(t["labels"].get("job") == "llm-exporter" and t["health"] == "up" for t in targets)
 
 
@@ -125,7 +125,7 @@ def silence(alertmanager: str, alertname: str, comment: str) -> str:
             "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
             "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
             "createdBy": "test_demo", "comment": comment}
-    response = requests.post(alertmanager + "/api/v2/silences", json=body, timeout=5)
+    response = requests.post(alertmanager + "/api/v2/silences", json=body, timeout=30)
     response.raise_for_status()
     return response.json()["silenceID"]
 
@@ -194,7 +194,7 @@ def test_demo_attributes_notifications_reports_held_alerts_shows_sources_and_put
     assert "Prometheus no longer evaluates the time-compressed copies" in out, out
     assert_put_back(demo_stack)
     on = {a["labels"]["alertname"] for a in requests.get(demo_stack.prometheus.url + "/api/v1/alerts",
-                                                          timeout=5).json()["data"]["alerts"]}
+                                                          timeout=30).json()["data"]["alerts"]}
     closing = out[out.index("Still on in Prometheus"):].splitlines()[1:]
     assert closing and all(line.split(":")[0].strip() in on for line in closing if line.startswith("    ")), \
         (closing, on)
