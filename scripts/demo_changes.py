@@ -110,6 +110,11 @@ class Prometheus:
     def alerts(self) -> list[dict]:
         return self.get("/api/v1/alerts")["alerts"]
 
+    def external_labels(self) -> dict[str, str]:
+        """The labels Prometheus adds to every alert it sends (global.external_labels)."""
+        config = yaml.safe_load(self.get("/api/v1/status/config")["yaml"])
+        return dict(config.get("global", {}).get("external_labels") or {})
+
     def rule_groups(self) -> list[str]:
         return [group["name"] for group in self.get("/api/v1/rules")["groups"]]
 

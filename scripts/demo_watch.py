@@ -77,10 +77,6 @@ class Exporter:
         return get_json(self.url + "/alertmanager/notifications")  # type: ignore[return-value]
 
 
-def subset(labels: dict[str, str], of: dict[str, str]) -> bool:
-    return all(of.get(name) == value for name, value in labels.items())
-
-
 def describe(labels: dict[str, str]) -> str:
     """`LLMErrorRatioHigh{app_id=..., model=...}`, with `(time-compressed)` on the demo's copies."""
     shown = ", ".join(f"{name}={labels[name]}" for name in SHOWN_LABELS if name in labels)
@@ -122,6 +118,7 @@ class Watch:
     def __init__(self, prometheus: Prometheus, alertmanager: Alertmanager, exporter: Exporter,
                  say: Callable[[str], None]) -> None:
         self.prometheus, self.alertmanager, self.exporter, self.say = prometheus, alertmanager, exporter, say
+        self.external = set(prometheus.external_labels())
         self.started = time.monotonic()
         self.before = {frozenset(a["labels"].items()) for a in prometheus.alerts()}
         notes = exporter.notifications()
@@ -213,11 +210,10 @@ class Watch:
             self.event(f"notification ({status}) for {count} {name} of earlier steps -> receiver '{receiver}'")
 
     def _find(self, labels: dict[str, str]) -> Tracked | None:
-        """The tracked alert a notification or an Alertmanager alert is about: its labels are the
-        alert's plus Prometheus' external labels, so the most specific alert whose labels it has
-        (a shipped alert's labels are also among its copy's, less `demo`)."""
-        matches = [t for t in self.tracked.values() if subset(t.labels, labels)]
-        return max(matches, key=lambda t: len(t.labels), default=None)
+        """The tracked alert a notification or an Alertmanager alert is about: its labels are
+        exactly the alert's, plus Prometheus' external labels (a copy's differ by `demo`)."""
+        own = frozenset((name, value) for name, value in labels.items() if name not in self.external)
+        return self.tracked.get(own)
 
 
 def _rule_wait(labels: dict[str, str]) -> str:
