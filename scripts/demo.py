@@ -69,6 +69,7 @@ STEPS = {
     "latency_spike": Step(140, ("LLMTimeToFirstTokenP95High", "LLMLatencyP95High")),
     "budget_overrun": Step(210, ("LLMExpensiveRequest", "LLMDailyBudgetNearlySpent", "LLMDailyBudgetExceeded")),
 }
+SHIPPED_ALERTMANAGER = REPO / "alertmanager" / "alertmanager.yml"
 OTHER_LIMIT_S = 150  # a scenario named with --scenarios outside the default tour
 QUICK_S = 60  # ... shows the alerts of its row whose copy waits at most this long
 SOURCES_LIMIT_S = 45  # the vLLM/LiteLLM step: its jobs were added at the start, so data is usually there
@@ -126,12 +127,33 @@ def introduce(stack: Stack, steps: dict[str, Step], sources: bool, copies: int) 
         f"Their expressions, windows and thresholds are the shipped ones, and Prometheus still scrapes every "
         f"{scrape} and evaluates every {evaluate}: a condition takes as long to become true as in production, "
         "only the wait after it is shorter (so a condition that lasts longer than the copy's wait but less than "
-        "the shipped one fires in the copy only). Alertmanager's routes, inhibitions and timers are the shipped "
-        f"ones. The shipped rules run beside the copy; the copy ({RULES_FILE} under {stack.config_dir}) is removed "
-        "at the end, and on Ctrl-C.")
+        f"the shipped one fires in the copy only). {routing(stack.alertmanager)} The shipped rules run beside "
+        f"the copy; the copy ({RULES_FILE} under {stack.config_dir}) is removed at the end, and on Ctrl-C.")
     if "budget_overrun" in steps:
         say("budget_overrun's simulated spend stays in the research department's last-24-hour spend for a day: "
             "the shipped daily-budget alerts can fire on this stack until it leaves that window.")
+
+
+def routing(alertmanager: Alertmanager) -> str:
+    """Whether Alertmanager routes, inhibits and times notifications as the shipped file says."""
+    running, shipped = alertmanager.config(), yaml.safe_load(SHIPPED_ALERTMANAGER.read_text())
+    if _routing_shape(running) == _routing_shape(shipped):
+        return f"Alertmanager runs the routes, inhibitions and timers of {SHIPPED_ALERTMANAGER.relative_to(REPO)}."
+    return (f"Alertmanager's routes, inhibitions or timers differ from {SHIPPED_ALERTMANAGER.relative_to(REPO)}: "
+            "notifications come as its own configuration says.")
+
+
+def _routing_shape(config: dict) -> tuple:
+    """Routes, timers and inhibitions, as Alertmanager compares them (it writes its loaded
+    configuration back with matchers sorted and `continue: false` spelled out)."""
+    def route(node: dict) -> tuple:
+        timers = tuple(node.get(key) for key in ("group_by", "group_wait", "group_interval", "repeat_interval"))
+        return (node.get("receiver"), tuple(sorted(node.get("matchers", []))), bool(node.get("continue")), timers,
+                tuple(route(child) for child in node.get("routes", [])))
+    keys = ("source_matchers", "target_matchers", "equal")
+    inhibitions = tuple(tuple(tuple(sorted(rule.get(key, []))) for key in keys)
+                        for rule in config.get("inhibit_rules", []))
+    return route(config.get("route", {})), inhibitions
 
 
 def check_grafana(url: str) -> None:

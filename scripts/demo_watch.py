@@ -40,10 +40,13 @@ class Alertmanager:
     def silences(self) -> dict[str, dict]:
         return {s["id"]: s for s in get_json(self.url + "/api/v2/silences")}  # type: ignore[union-attr]
 
+    def config(self) -> dict:
+        """The configuration Alertmanager runs, as it was loaded."""
+        return yaml.safe_load(get_json(self.url + "/api/v2/status")["config"]["original"])  # type: ignore[index]
+
     def receivers(self) -> dict[str, str]:
         """Routed receiver name -> where its notifications go, from the configuration Alertmanager runs."""
-        status = get_json(self.url + "/api/v2/status")
-        config = yaml.safe_load(status["config"]["original"])  # type: ignore[index]
+        config = self.config()
         routed = set(_routed(config.get("route", {})))
         return {r["name"]: destinations(r) for r in config.get("receivers", []) if r["name"] in routed}
 

@@ -170,6 +170,9 @@ def test_demo_attributes_notifications_reports_held_alerts_shows_sources_and_put
             "LiteLLM 45 s, setup and clean-up.") in out[:first], out
     assert f"each waiting 1/{changes.FOR_DIVISOR} as long (10m -> 30s, 5m -> 15s, 2m -> 6s)" in out[:first], out
     assert "Prometheus still scrapes every 1s and evaluates every 1s" in out[:first], out
+    # this test's Alertmanager waits a second, not the shipped 10 to 30 (tests/e2e_support/alerting.py)
+    assert ("Alertmanager's routes, inhibitions or timers differ from alertmanager/alertmanager.yml"
+            in out[:first]), out
     webhook = f"webhook {demo_stack.exporter.url}/alertmanager/webhook"
     assert f"Alertmanager's receivers: pager: {webhook}; ticket: {webhook}" in out[:first], out
     # every notification attributed, from its labels, to the receiver it reached
@@ -271,3 +274,19 @@ def test_every_alert_about_the_traffic_names_panels_showing_what_it_watches() ->
             assert panels.panels_showing(alert), alert.name
     assert panels.panels_showing(generator.alert("LLMErrorRatioHigh")) == \
         ["Error ratio", "Error ratio by model", "Error ratio by app"]
+
+
+def test_the_demo_says_when_alertmanager_routes_as_shipped(tmp_path: Path) -> None:
+    """Against the shipped routing (only the webhook moved), the demo says so; test_demo_attributes...
+    shows the other answer against this file's retimed Alertmanager."""
+    config = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
+    token = webhook_token_file(tmp_path)
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"http://127.0.0.1:{free_port()}/alertmanager/webhook"
+            hook["http_config"]["authorization"]["credentials_file"] = str(token)
+    config["templates"] = [str(REPO / "alertmanager" / t) for t in config["templates"]]
+    demo, watch = load("demo"), load("demo_watch")
+    with run_alertmanager(yaml.safe_dump(config)) as alertmanager:
+        said = demo.routing(watch.Alertmanager(alertmanager.url))
+    assert said == "Alertmanager runs the routes, inhibitions and timers of alertmanager/alertmanager.yml."
