@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: most live tests wait on Prometheus, not on the CPU
 TEST_WORKERS ?= 4
 
-.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument footprint adversarial smoke demo rules dashboards clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument footprint sizing adversarial smoke demo rules dashboards clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,9 @@ bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTele
 
 adversarial: deps ## the adversarial suite at full scale (~10 min); rewrites the figures in docs/reliability.md
 	ADVERSARIAL_SCALE=full RELIABILITY_DOC=1 $(PY) -m pytest tests/adversarial -p no:cacheprovider
+
+sizing: deps ## series, memory and disk of the metrics path for the mock fleet (~50 min); see docs/production.md
+	$(PY) bench/sizing.py
 
 footprint: venv ## packages and MB of each install of the package (core and every extra); see docs/install.md
 	$(PY) scripts/footprint.py

@@ -93,7 +93,7 @@ def test_variables_are_documented_and_secrets_have_no_default() -> None:
     stack.test_compose_interpolates_with_env_example(text)
     stack.test_compose_dollar_signs_are_variables_or_escaped(text)
     secrets_env = SERVICES["secrets"]["environment"]
-    assert RECEIVER_VARIABLES <= set(secrets_env), RECEIVER_VARIABLES - set(secrets_env)
+    assert set(secrets_env) >= RECEIVER_VARIABLES, RECEIVER_VARIABLES - set(secrets_env)
     for variable in RECEIVER_VARIABLES:
         assert secrets_env[variable] == f"${{{variable}:-}}", variable
 
@@ -111,7 +111,8 @@ def test_alertmanager_loads_what_the_secrets_job_renders() -> None:
         assert mount_for(service, rendered)[:3] == ("volume", "llm-secrets", "/run/secrets/llm")  # type: ignore[index]
     shipped = argv[argv.index("--alertmanager-config") + 1]
     assert stack.host_path(job, shipped) == (ROOT / "alertmanager" / "alertmanager.yml").resolve()
-    assert stack.host_path(alertmanager, "/etc/alertmanager/templates") == (ROOT / "alertmanager" / "templates").resolve()
+    templates = stack.host_path(alertmanager, "/etc/alertmanager/templates")
+    assert templates == (ROOT / "alertmanager" / "templates").resolve()
     given = argv[argv.index("--secrets-input") + 1]
     assert mount_for(job, given) == ("bind", "./secrets", given, True)
     assert alertmanager["depends_on"]["secrets"] == {"condition": "service_completed_successfully", "restart": True}
@@ -134,7 +135,8 @@ def test_the_job_as_compose_runs_it_renders_a_config_amtool_accepts(tmp_path: Pa
     rendered = volume / stack_receivers.CONFIG_NAME
     text = rendered.read_text()
     # the rendered file names its files by the job's paths, which are the container paths
-    in_container = text.replace(str(volume), "/run/secrets/llm").replace(str(ROOT / "alertmanager"), "/etc/alertmanager")
+    in_container = text.replace(str(volume), "/run/secrets/llm")
+    in_container = in_container.replace(str(ROOT / "alertmanager"), "/etc/alertmanager")
     config = yaml.safe_load(in_container)
     pager = next(r for r in config["receivers"] if r["name"] == "pager")
     assert pager["pagerduty_configs"][0]["routing_key_file"] == "/run/secrets/llm/pagerduty_routing_key"
@@ -156,3 +158,12 @@ def test_the_docs_give_the_one_command() -> None:
     readme, guide = (ROOT / "README.md").read_text(), (ROOT / "docs" / "production.md").read_text()
     assert COMMAND in readme and COMMAND in guide and COMMAND in OVERRIDE.read_text()
     assert "COMPOSE_FILE=docker-compose.yml:docker-compose.production.yml" in (ROOT / ".env.example").read_text()
+
+
+def test_the_backup_table_names_every_volume_as_compose_names_it() -> None:
+    """docs/production.md's volumes are `<project>_<volume>`, the names `docker run -v` needs."""
+    guide = (ROOT / "docs" / "production.md").read_text()
+    for volume in MERGED["volumes"]:
+        assert f"`{MERGED['name']}_{volume}`" in guide or f"`..._{volume}`" in guide, volume
+    assert f"{MERGED['name']}_prometheus-data:/prometheus" in guide
+    assert "--web.enable-admin-api" not in stack.command_list(SERVICES["prometheus"])

@@ -163,8 +163,9 @@ def require_binary(name: str) -> str:
 
 @contextlib.contextmanager
 def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = (),
-                   port: int | None = None) -> Iterator[Running]:
-    """Real Prometheus with `config` (rule_files are copied next to it and referenced by name)."""
+                   port: int | None = None, data_dir: Path | None = None) -> Iterator[Running]:
+    """Real Prometheus with `config` (rule_files are copied next to it and referenced by name),
+    its TSDB in `data_dir` (default: its own, removed afterwards)."""
     binary = require_binary("prometheus")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
@@ -174,7 +175,8 @@ def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Se
         names.append(path.name)
     config = {**config, "rule_files": names} if names else config
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+    data_dir = data_dir or workdir / "data"
+    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={data_dir}",
             f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
             "--web.enable-lifecycle", *extra_args]
     with _spawn(argv, "/-/ready", port, workdir) as running:
