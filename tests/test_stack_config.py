@@ -48,6 +48,7 @@ IMAGE_HEALTHCHECK_TOOL: dict[str, str | None] = {
     "grafana/grafana": "wget",  # Alpine base (busybox wget)
     "grafana/loki": None,  # distroless since Loki 3.6
     "grafana/tempo": None,  # distroless
+    "victoriametrics/victoria-metrics": None,  # no healthcheck: nothing depends on it (docs/stack.md)
 }
 
 # The pins, one place. docs/stack.md must name each of them.
@@ -60,6 +61,7 @@ EXPECTED_IMAGES = {
     "loki": "grafana/loki:3.7.6",
     "tempo": "grafana/tempo:3.0.3",
     "grafana": "grafana/grafana:13.2.0",
+    "victoriametrics": "victoriametrics/victoria-metrics:v1.150.0",
 }
 
 # Container data directories that must live on a named volume (image UIDs: Prometheus and
@@ -70,6 +72,7 @@ DATA_DIRS = {
     "loki": "/loki",
     "tempo": "/var/tempo",
     "grafana": "/var/lib/grafana",
+    "victoriametrics": "/storage",
 }
 
 DATASOURCE_UIDS = {"prometheus", "loki", "tempo", "alertmanager"}
@@ -258,6 +261,7 @@ def test_compose_services_and_profiles(services: dict[str, dict[str, Any]]) -> N
     assert set(EXPECTED_IMAGES) <= set(services), f"missing services: {set(EXPECTED_IMAGES) - set(services)}"
     assert services["gpu-exporter"].get("profiles") == ["gpu"]
     assert services["proxy"].get("profiles") == ["proxy"]
+    assert services["victoriametrics"].get("profiles") == ["victoriametrics"]
     for name in ("exporter", "prometheus", "alertmanager", "loki", "tempo", "grafana"):
         assert not services[name].get("profiles"), f"{name} must start with a plain `docker compose up`"
 

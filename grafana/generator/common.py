@@ -81,20 +81,14 @@ def objective_line(objective: cfg.Objective, by: str, selector: str = SEL_CALL, 
 
 
 def quantile(q: float, spec: contract.MetricSpec, by: str = "", selector: str = SEL_CALL) -> str:
-    """Quantile of a latency histogram from the recorded 5-minute bucket rates (the window the
-    latency alerts use), every source's own buckets kept apart (their edges differ): per `by`, the
-    slowest source. `>= 0` drops the NaN of a series with no observation in the window, so legends
-    and tables list only series with data (histogram_quantile never returns a negative value)."""
+    """Quantile of a histogram (latency, or the per-call cost) from the recorded 5-minute bucket
+    rates (the window the latency alerts use), every source's own buckets kept apart (their edges
+    differ): per `by`, the highest source. `>= 0` drops the NaN of a series with no observation in
+    the window, so legends and tables list only series with data (histogram_quantile never returns a
+    negative value)."""
     group = ", ".join(filter(None, ("le", "job", "source", by)))
     per_source = f"histogram_quantile({q}, sum by ({group}) ({recording.buckets(spec)}{{{selector}}}))"
     return f"max{f' by ({by})' if by else ''} ({per_source}) >= 0"
-
-
-def raw_quantile(q: float, buckets: str, by: str = "", window: str = "5m") -> str:
-    """Quantile of one of this project's own histograms, read raw (the request-cost histogram,
-    which no other source has)."""
-    group = f"le, {by}" if by else "le"
-    return f"histogram_quantile({q}, sum by ({group}) (rate({buckets}[{window}]))) >= 0"
 
 
 def ratio(numerator: str, denominator: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llm_exporter import contract
 from prometheus.generator import recording
 
 from . import common as c
@@ -110,7 +111,7 @@ def build() -> Dashboard:
             description="Priced calls per cost bucket. The top rows are the most expensive calls: their exemplar "
                         "dots open the trace."),
         timeseries("P99 request cost by model", PromQuery(
-            c.raw_quantile(0.99, f"llm_request_cost_usd_bucket{{{c.SEL_CALL}}}", "model"), legend="{{model}}"),
+            c.quantile(0.99, contract.REQUEST_COST, "model"), legend="{{model}}"),
             unit="currencyUSD", decimals=3, w=6, h=9),
         table(f"Calls over {expensive} by app and model, last 24 h", PromQuery(
             f"sort_desc(sum by (app_id, model) (increase({OVER}[1d])))", instant=True, format="table"),

@@ -59,7 +59,7 @@ def build() -> Dashboard:
                         "types."),
         bargauge("Errors by model and type, last hour", PromQuery(
             f"sort_desc(sum by (model, error_type) (increase(llm_errors_total{{{c.SEL_CALL}}}[1h])))",
-            legend="{{model}} {{error_type}}"), unit="none", decimals=0, w=12),
+            legend="{{model}} {{error_type}}", instant=True), unit="none", decimals=0, w=12),
 
         timeseries("Feedback by rating", PromQuery(
             f"sum by (rating) (rate(llm_feedback_total{{{A}}}[$__rate_interval])) * 60", legend="{{rating}}"),

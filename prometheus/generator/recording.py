@@ -25,7 +25,7 @@ from __future__ import annotations
 from llm_exporter import contract
 
 from . import config as cfg
-from .adapters import ADAPTERS, GPU_ADAPTERS, GPUAdapter
+from .adapters import ADAPTERS, CONTRACT_ADAPTER, GPU_ADAPTERS, GPUAdapter, Series
 from .model import Group, Record
 from .normalize import at_layer, counted_once, per_source
 
@@ -293,9 +293,22 @@ def tokens_group() -> Group:
         weekend.""")
 
 
+def cost_buckets() -> Record:
+    """The per-call cost histogram's 5-minute bucket rates per app and model, at the layer the
+    model's calls were counted at."""
+    (contract_rule,) = per_source(buckets(contract.REQUEST_COST, "source_app_model"),
+                                  lambda a: Series.of(contract.REQUEST_COST.name), f"{HIST}, le", suffix="_bucket",
+                                  adapters=(CONTRACT_ADAPTER,))
+    return Record(buckets(contract.REQUEST_COST), at_layer(contract_rule.expr, requests_rate("5m")), """
+        Bucket rates of the per-call cost histogram (this project's own series only), per app and
+        model: the cost quantile panel reads them (over 30 days far cheaper than the raw buckets).""",
+                  labels=contract_rule.labels)
+
+
 def cost_group() -> Group:
     rules = [Record(cost(function, w), counted_once(cost(function, w, "source_app_model")))
              for function, w in COST_WINDOWS]
+    rules += [cost_buckets()]
     rules += [
         Record("department:llm_cost_usd:rate5m", f"sum by (department) ({cost('rate', '5m')})"),
         Record("department:llm_cost_usd:increase1d", f"sum by (department) ({cost('increase', '1d')})"),

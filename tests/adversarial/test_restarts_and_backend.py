@@ -80,7 +80,9 @@ def test_kill_9_and_restart_fires_no_alert_and_loses_only_unscraped_spend(figure
                 killed_at = time.time()
                 exporter.process.kill()
                 exporter.process.wait()
-            scraped = prometheus_query(prometheus, "sum(llm_cost_usd_total)", at=killed_at)
+            # The last spend scraped before the kill (a scrape that failed just before it leaves
+            # the series stale at that instant; its last sample still counts).
+            scraped = prometheus_query(prometheus, "sum(last_over_time(llm_cost_usd_total[1m]))", at=killed_at)
             lost.append(max(0.0, counted - float(scraped[0]["value"][1])))
             last_two_seconds.append(counted - two_seconds_before)
         window = f"{int(time.time() - started) + 5}s"

@@ -163,9 +163,10 @@ def require_binary(name: str) -> str:
 
 @contextlib.contextmanager
 def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Sequence[str] = (),
-                   port: int | None = None, data_dir: Path | None = None) -> Iterator[Running]:
+                   port: int | None = None, storage: Path | None = None,
+                   ready_timeout: float = 30.0) -> Iterator[Running]:
     """Real Prometheus with `config` (rule_files are copied next to it and referenced by name),
-    its TSDB in `data_dir` (default: its own, removed afterwards)."""
+    on the TSDB directory `storage` when given (used in place, kept afterwards)."""
     binary = require_binary("prometheus")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
@@ -175,11 +176,11 @@ def run_prometheus(config: dict, rule_files: Sequence[Path] = (), extra_args: Se
         names.append(path.name)
     config = {**config, "rule_files": names} if names else config
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    data_dir = data_dir or workdir / "data"
-    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={data_dir}",
+    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={storage or workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
             "--web.enable-lifecycle", *extra_args]
-    with _spawn(argv, "/-/ready", port, workdir) as running:
+    with _spawn(argv, "/-/ready", port, workdir, timeout=ready_timeout) as running:
         yield running
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -203,14 +204,16 @@ def run_prometheus_config_dir(config_dir: Path) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def run_alertmanager(config_text: str, port: int | None = None) -> Iterator[Running]:
-    """Real Alertmanager (Debian's prometheus-alertmanager), single node, on loopback."""
+def run_alertmanager(config_text: str, port: int | None = None,
+                     cluster_args: Sequence[str] = ("--cluster.listen-address=",)) -> Iterator[Running]:
+    """Real Alertmanager (Debian's prometheus-alertmanager) on loopback: single node, unless
+    `cluster_args` give it a cluster listener and peers."""
     binary = require_binary("prometheus-alertmanager")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="alertmanager-"))
     (workdir / "alertmanager.yml").write_text(config_text)
     argv = [binary, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+            f"--web.listen-address=127.0.0.1:{port}", *cluster_args]
     with _spawn(argv, "/-/ready", port, workdir) as running:
         yield running
     shutil.rmtree(workdir, ignore_errors=True)
