@@ -44,6 +44,7 @@ bench-proxy: venv ## proxy added latency vs direct and vs LiteLLM (installs lite
 
 bench-instrument: venv ## instrumented OpenAI client's cost per call vs OpenTelemetry openai-v2 and OpenLIT (peers in their own venvs)
 	$(PY) bench/bench_instrument.py --install-peers
+
 BENCH_LONG_ARGS ?=
 bench-long: deps ## 30 days backfilled, every dashboard panel timed over 24 h, 7 d, 30 d (about an hour; docs/performance.md)
 	$(PY) bench/bench_long_ranges.py $(BENCH_LONG_ARGS)

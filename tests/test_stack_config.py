@@ -72,7 +72,7 @@ DATA_DIRS = {
     "loki": "/loki",
     "tempo": "/var/tempo",
     "grafana": "/var/lib/grafana",
-    "victoriametrics": "/storage",
+    "victoriametrics": "/var/tmp",
 }
 
 DATASOURCE_UIDS = {"prometheus", "loki", "tempo", "alertmanager"}
