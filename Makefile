@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: most live tests wait on Prometheus, not on the CPU
 TEST_WORKERS ?= 4
 
-.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument bench-long footprint adversarial smoke demo rules dashboards k8s clean
+.PHONY: help venv deps test lint run check bench bench-proxy bench-instrument bench-long footprint sizing adversarial smoke demo rules dashboards k8s clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,9 @@ bench-long: deps ## 30 days backfilled, every dashboard panel timed over 24 h, 7
 adversarial: deps ## the adversarial suite at full scale (~10 min); rewrites the figures in docs/reliability.md
 	ADVERSARIAL_SCALE=full RELIABILITY_DOC=1 $(PY) -m pytest tests/adversarial -p no:cacheprovider
 
+sizing: deps ## series, memory and disk of the metrics path for the mock fleet (~50 min); see docs/production.md
+	$(PY) bench/sizing.py
+
 footprint: venv ## packages and MB of each install of the package (core and every extra); see docs/install.md
 	$(PY) scripts/footprint.py
 
@@ -68,7 +71,7 @@ k8s: venv ## render the Kubernetes bundle for kube-prometheus-stack into build/k
 smoke: venv ## check a running compose stack through its components' APIs
 	SMOKE_STACK=external $(PY) -m pytest tests/smoke -rs -p no:cacheprovider
 
-demo: venv ## guided tour of the running stack: switches mock scenarios and shows what fires where
+demo: venv ## guided tour of the running stack (at most 9 min 35 s, time-compressed): what fires, where it lands
 	$(PY) scripts/demo.py
 
 clean:

@@ -49,7 +49,7 @@ MOCK_RPS = "20"
 WARMUP_S = {"traffic_stop": 20.0}  # seconds of normal traffic before the switch
 DEFAULT_WARMUP_S = 35.0
 DEADLINE_S = 210.0  # after the switch, per scenario
-RESOLVE_DEADLINE_S = 60.0
+RESOLVE_DEADLINE_S = 120.0  # resolved in 4-36 s on a quiet machine (docs/alerts.md); a loaded one takes longer
 
 # scenario -> (alerts that must be delivered, alerts whose resolution is awaited after the switch back)
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
@@ -265,7 +265,7 @@ def test_fault_scenarios_deliver_their_alerts_through_alertmanager() -> None:
                         and entry["status"] == "resolved":
                     target_down["time_to_resolve_s"] = round(entry["received_at"] - up_at, 1)
             time.sleep(0.5)
-        assert target_down["time_to_resolve_s"] is not None, "TargetDown not resolved within 60s"
+        assert target_down["time_to_resolve_s"] is not None, f"TargetDown not resolved within {RESOLVE_DEADLINE_S:.0f}s"
 
         # Each notification went to the receiver its severity routes to.
         for entry in receiver.entries:

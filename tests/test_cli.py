@@ -43,10 +43,11 @@ def test_help_shows_the_defaults() -> None:
 
 def test_help_describes_each_mode() -> None:
     text = help_text()
-    mode = re.search(r"--mode \{mock,real,proxy\} (.*?) --host", text).group(1)
+    mode = re.search(r"--mode \{mock,real,proxy,config\} (.*?) --host", text).group(1)
     assert "mock: a simulated LLM fleet" in mode
     assert "real: GPU telemetry from NVIDIA's driver (NVML); records no LLM calls itself" in mode
     assert "proxy: an OpenAI-compatible metering proxy in front of --upstream-url" in mode
+    assert "config: only the pricing, budgets and objectives files as series" in mode
 
 
 def test_help_reflects_the_environment() -> None:

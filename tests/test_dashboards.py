@@ -265,3 +265,23 @@ def test_layout_fits_the_grid_without_overlaps() -> None:
                     for y in range(grid["y"], grid["y"] + grid["h"])}
             assert not cells & mine, f"{uid} / {panel['title']} overlaps another panel"
             cells |= mine
+
+
+
+def test_logs_panel_states_the_level_of_a_successful_call() -> None:
+    """The exporter's own choice of level (telemetry.pipeline), as the logs panel describes it."""
+    import logging
+
+    from llm_exporter.config import load_budgets, load_pricing
+    from llm_exporter.recorder import Recorder
+    from llm_exporter.telemetry.config import TelemetryConfig
+    from llm_exporter.telemetry.pipeline import Telemetry
+    from tests.support.processes import CONFIG_DIR
+
+    recorder = Recorder(load_pricing(CONFIG_DIR / "pricing.yaml"), load_budgets(CONFIG_DIR / "budgets.yaml"),
+                        mode="mock", version="test")
+    level = {mode: logging.getLevelName(Telemetry(recorder, TelemetryConfig.from_env({}), mode=mode).success_level)
+             for mode in ("mock", "proxy")}
+    description = _panel("llm-logs-traces", "Exporter logs")["description"]
+    assert f"{level['proxy'].lower()} when it succeeded, warning when it failed" in description
+    assert f"the mock fleet's successful calls are simulated and logged at {level['mock'].lower()}" in description

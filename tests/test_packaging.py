@@ -15,7 +15,7 @@ def test_console_script_is_installed() -> None:
     assert script.value == "llm_exporter.cli:main"
     result = subprocess.run([str(REPO / ".venv" / "bin" / "llm-exporter"), "--help"], capture_output=True,
                             text=True, timeout=30)
-    assert result.returncode == 0 and "--mode {mock,real,proxy}" in result.stdout
+    assert result.returncode == 0 and "--mode {mock,real,proxy,config}" in result.stdout
 
 
 def final_stage(dockerfile: str) -> str:

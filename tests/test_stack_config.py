@@ -23,6 +23,12 @@ from typing import Any
 import pytest
 import yaml
 
+from prometheus.generator.config import SLO_PERIOD, seconds
+
+# The longest window a rule reads (the SLO period), plus five days: Prometheus deletes whole blocks
+# (up to a tenth of the retention long) once they are entirely older than it.
+RETENTION_MIN_DAYS = seconds(SLO_PERIOD) // 86400 + 5
+
 ROOT = Path(os.environ.get("STACK_ROOT", Path(__file__).resolve().parents[1]))
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -389,7 +395,8 @@ def test_prometheus_command(services: dict[str, dict[str, Any]]) -> None:
     assert hp is not None and hp.is_file(), "prometheus.yml is not mounted from the repo"
     assert flag_value(cmd, "--storage.tsdb.path") == DATA_DIRS["prometheus"]
     retention = flag_value(cmd, "--storage.tsdb.retention.time")
-    assert retention.endswith("d") and int(retention[:-1]) > 30, "the SLO and error-budget panels look back 30 days"
+    assert retention.endswith("d") and int(retention[:-1]) >= RETENTION_MIN_DAYS, \
+        f"the SLO and error-budget rules read {SLO_PERIOD}: keep {RETENTION_MIN_DAYS} days (docs/production.md)"
     assert "--enable-feature=exemplar-storage" in cmd or any(
         c.startswith("--enable-feature=") and "exemplar-storage" in c.split("=", 1)[1].split(",") for c in cmd
     )

@@ -345,8 +345,17 @@ def _wait_for_data(server: Running, queries: list[tuple[str, str]], engine: str)
 # -- tests -------------------------------------------------------------------------------------
 
 
+# The 30-day error-budget panels divide a handful of errors by a budget of 0.5% of a few minutes'
+# calls: one error scraped earlier or later moves them by a whole budget, and the engines' rate()
+# extrapolation differs (docs/scaling.md). They are compared by their inputs (the recorded rates)
+# in the other panels' queries, not on their own in a test this short.
+SHORT_HISTORY_RATIOS = ("Error budget remaining",)
+
+
 def test_every_dashboard_query_gives_the_same_answer(stack: Stack) -> None:
-    pending = dashboard_queries()
+    every = dashboard_queries()
+    pending = [(where, expr) for where, expr in every if not any(t in where for t in SHORT_HISTORY_RATIOS)]
+    print(f"not compared (a few minutes of history): {sorted(w for w, _ in every if (w, _) not in pending)}")
     assert len(pending) > 50
     # A scrape that misses its 1 s timeout on a loaded machine leaves a gap: wait it out.
     _wait_for_data(stack.prometheus, pending, "Prometheus")

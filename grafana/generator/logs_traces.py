@@ -28,7 +28,8 @@ def build() -> Dashboard:
             f"sum by (severity_text) (count_over_time({STREAM} {FILTERS} [$__auto]))"),
             unit="short", decimals=0, stack=True, draw="bars", fill=80, w=24, h=6),
         logs("Exporter logs", LogQuery(f"{STREAM} {FILTERS}"), w=24, h=12,
-             description="One line per recorded call (info; warning when it failed) plus the exporter's own "
+             description="One line per recorded call (info when it succeeded, warning when it failed; the mock "
+                         "fleet's successful calls are simulated and logged at debug) plus the exporter's own "
                          "messages."),
         logs("Failed calls", LogQuery(f'{STREAM} {FILTERS} | severity_text=~"WARN|ERROR|FATAL"'), w=24, h=10),
         traces_table("Recent failed calls", TraceQuery(

@@ -53,6 +53,13 @@ def real() -> Iterator[Running]:
 
 
 @pytest.fixture(scope="module")
+def config() -> Iterator[Running]:
+    """Config mode (the production stack's exporter), the webhook without a token."""
+    with run_exporter("--mode", "config", "--body-timeout", str(BODY_TIMEOUT_S)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def proxy(upstream: OpenAIUpstream) -> Iterator[Running]:
     with run_exporter("--mode", "proxy", "--upstream-url", upstream.url, "--body-timeout", str(BODY_TIMEOUT_S),
                       "--max-request-bytes", str(PROXY_MAX_REQUEST_BYTES)) as running:

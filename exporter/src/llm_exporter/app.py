@@ -1,14 +1,14 @@
 """The HTTP surface, per mode: each mode serves only its own routes.
 
-| route                                   | mock | real | proxy |
-|-----------------------------------------|------|------|-------|
-| GET /metrics, /healthz, /readyz, /      | yes  | yes  | yes   |
-| GET, POST /mock/scenario                | yes  |      |       |
-| GET /sources, /sources/{name}/metrics   | yes  |      |       |
-| POST /alertmanager/webhook              | yes  | yes  |       |
-| GET /alertmanager/notifications         | yes  | yes  |       |
-| POST /v1/chat/completions, /v1/completions, /v1/embeddings | | | yes |
-| GET /docs, /openapi.json                | yes  | `--docs on` | `--docs on` |
+| route                                   | mock | real | proxy | config |
+|-----------------------------------------|------|------|-------|--------|
+| GET /metrics, /healthz, /readyz, /      | yes  | yes  | yes   | yes    |
+| GET, POST /mock/scenario                | yes  |      |       |        |
+| GET /sources, /sources/{name}/metrics   | yes  |      |       |        |
+| POST /alertmanager/webhook              | yes  | yes  |       | yes    |
+| GET /alertmanager/notifications         | yes  | yes  |       | yes    |
+| POST /v1/chat/completions, /v1/completions, /v1/embeddings | | | yes | |
+| GET /docs, /openapi.json                | yes  | `--docs on` | `--docs on` | `--docs on` |
 
 Every route answers bad input with a 4xx JSON error and records nothing from it; refusals are
 counted in llm_rejected_requests_total{route,reason} (request_body.py has the limits).
@@ -39,6 +39,7 @@ from .mock.scenarios import SCENARIOS, UnknownScenarioError
 from .openapi import DOCS_STATIC_URL, install_openapi
 from .request_body import BodyGuard, InvalidPayload, Rejected, Unauthorized, parse_json, read_body
 from .runtime import Runtime
+from .settings import ALERT_WEBHOOK_MODES
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         _add_mock_routes(app, runtime, reject)
     if runtime.dialects is not None:
         _add_source_routes(app, runtime)
-    if settings.mode in ("mock", "real"):
+    if settings.mode in ALERT_WEBHOOK_MODES:
         _add_alert_routes(app, runtime, reject)
     if runtime.proxy is not None:  # POST /v1/chat/completions, /v1/completions, /v1/embeddings
         app.add_middleware(runtime.proxy.middleware)
@@ -161,7 +162,7 @@ def _add_common_routes(app: FastAPI, runtime: Runtime) -> None:
             links["scenario"] = "/mock/scenario"
         if runtime.dialects is not None:
             links["sources"] = "/sources"
-        if settings.mode in ("mock", "real"):
+        if settings.mode in ALERT_WEBHOOK_MODES:
             links.update(alert_webhook="/alertmanager/webhook", notifications="/alertmanager/notifications")
         if runtime.proxy is not None:
             links.update(proxy_chat="/v1/chat/completions", proxy_completions="/v1/completions",

@@ -272,8 +272,8 @@ GPU_TEMPERATURE = MetricSpec("llm_gpu_temperature_celsius", "gauge", "GPU core t
                              doc="GPU core temperature.", example="max(llm_gpu_temperature_celsius)")
 EXPORTER_INFO = MetricSpec(
     "llm_exporter_info", "gauge", "Exporter build and mode; always 1.", ("mode", "version"),
-    unit="1", doc="Always 1; tells the mode (`mock`, `real`, `proxy`, or `instrument` inside your own service) "
-                  "and version.",
+    unit="1", doc="Always 1; tells the mode (`mock`, `real`, `proxy`, `config`, or `instrument` inside your own "
+                  "service) and version.",
     example="llm_exporter_info",
 )
 MOCK_SCENARIO = MetricSpec(

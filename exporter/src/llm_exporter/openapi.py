@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from . import contract
 from .alert_webhook import WebhookPayload
 from .mock.scenarios import SCENARIOS
+from .settings import ALERT_WEBHOOK_MODES
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -102,7 +103,7 @@ def operations(runtime: Runtime, components: dict[str, Any]) -> dict[str, dict[s
             "responses": {"200": {"description": "the exposition", "content": {
                 "text/plain": {"schema": {"type": "string"}}}},
                 "404": _json({"type": "object", "required": ["error"]}, "no such source")}}}
-    if runtime.settings.mode in ("mock", "real"):
+    if runtime.settings.mode in ALERT_WEBHOOK_MODES:
         components["securitySchemes"] = {"webhookToken": {"type": "http", "scheme": "bearer"}}
         webhook = {"summary": "Alertmanager webhook receiver (payload version 4)",
                    "requestBody": _json_body(_model_schema(WebhookPayload, components)),

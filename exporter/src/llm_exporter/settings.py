@@ -17,7 +17,8 @@ from .labels import DEFAULT_BOUNDS
 from .mock.scenarios import SCENARIOS
 from .recorder import DEFAULT_MAX_LABEL_SETS
 
-MODES = ("mock", "real", "proxy")
+MODES = ("mock", "real", "proxy", "config")
+ALERT_WEBHOOK_MODES = ("mock", "real", "config")  # the proxy serves only the OpenAI-compatible API
 ENVIRONMENTS = ("development", "production")
 ENV_PREFIX = "LLM_EXPORTER_"
 DOCS_CHOICES = ("auto", "on", "off")
@@ -144,6 +145,8 @@ MODE_HELP = {
     "real": "GPU telemetry from NVIDIA's driver (NVML); records no LLM calls itself: those come from "
             "instrumented services and the proxy",
     "proxy": "an OpenAI-compatible metering proxy in front of --upstream-url, recording every call through it",
+    "config": "only the pricing, budgets and objectives files as series (what the rules read) and the alert "
+              "webhook; records no calls (a production stack's calls come from your services and the proxy)",
 }
 
 

@@ -11,17 +11,26 @@ image) with DIR on a named volume that Alertmanager, Grafana and the exporter mo
   `GF_SECURITY_ADMIN_PASSWORD__FILE`). Grafana uses it only when it creates its database, at the
   first start.
 
+With `--alertmanager-config PATH` (the production stack), it also writes Alertmanager's receivers:
+the secret files and `DIR/alertmanager.yml` rendered from PATH and the receiver settings in the
+environment or in the `--secrets-input` directory (llm_exporter.stack_receivers).
+
 No secret is ever printed: only where to read it. Files are written whole (a temporary file,
-then a rename) with mode 0444: the three services read them under their own user ids.
+then a rename) with mode 0444: the services read them under their own user ids. A receiver
+setting that cannot work stops the job with a message naming it (exit 1), and the services that
+wait for it do not start.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from .stack_receivers import ReceiverError, read_receivers, write_receivers
 
 WEBHOOK_TOKEN = "webhook_token"
 GRAFANA_PASSWORD = "grafana_admin_password"
@@ -29,11 +38,12 @@ READ_COMMAND = "docker compose exec grafana cat /run/secrets/llm/" + GRAFANA_PAS
 
 
 def _write(path: Path, value: str) -> None:
+    """`value` exactly (no newline added: Alertmanager 0.25 reads a password file untrimmed)."""
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
+        handle.write(value)
     os.chmod(temporary, 0o444)
     os.replace(temporary, path)
 
@@ -45,29 +55,40 @@ def ensure_secrets(directory: Path, environ: Mapping[str, str]) -> list[str]:
     if token.exists():
         report.append(f"{WEBHOOK_TOKEN}: kept")
     else:
-        _write(token, secrets.token_urlsafe(32))
+        _write(token, secrets.token_urlsafe(32) + "\n")
         report.append(f"{WEBHOOK_TOKEN}: generated")
     password = directory / GRAFANA_PASSWORD
     given = environ.get("GRAFANA_ADMIN_PASSWORD", "").strip()
     if given:
-        _write(password, given)
+        _write(password, given + "\n")
         report.append(f"{GRAFANA_PASSWORD}: from GRAFANA_ADMIN_PASSWORD")
     elif password.exists():
         report.append(f"{GRAFANA_PASSWORD}: kept; read it with `{READ_COMMAND}`")
     else:
-        _write(password, secrets.token_urlsafe(18))
+        _write(password, secrets.token_urlsafe(18) + "\n")
         report.append(f"{GRAFANA_PASSWORD}: generated; read it with `{READ_COMMAND}`")
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m llm_exporter.stack_secrets DIR", file=sys.stderr)
-        return 2
-    directory = Path(args[0])
+    parser = argparse.ArgumentParser(prog="python -m llm_exporter.stack_secrets",
+                                     description="The compose stack's secrets, made at first start.")
+    parser.add_argument("directory", type=Path, help="where the secrets are written (compose: the llm-secrets volume)")
+    parser.add_argument("--alertmanager-config", type=Path,
+                        help="the shipped alertmanager.yml: also write the production receivers and their secrets")
+    parser.add_argument("--secrets-input", type=Path,
+                        help="directory of secret files (slack_webhook_url, pagerduty_routing_key, smtp_password) "
+                             "read when the environment does not set them")
+    args = parser.parse_args(argv)
+    directory = args.directory
     try:
         lines = ensure_secrets(directory, os.environ)
+        if args.alertmanager_config is not None:
+            receivers = read_receivers(os.environ, args.secrets_input)
+            lines += write_receivers(directory, args.alertmanager_config, receivers, _write)
+    except ReceiverError as exc:
+        print(f"stack_secrets: Alertmanager receivers: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"stack_secrets: cannot write secrets in {directory}: {exc.strerror} "
               f"({type(exc).__name__})", file=sys.stderr)
