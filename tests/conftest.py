@@ -14,8 +14,11 @@ from tests.support.processes import Running, run_exporter, wait_for
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: starts real Prometheus/Alertmanager processes (slower)")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped with its reason elsewhere")
+    # pytest-xdist registers it too; declared here so that `-p no:xdist` still runs the suite
+    config.addinivalue_line("markers", "xdist_group(name): run on the same worker as the group's other tests")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` spreads the tests over pytest-xdist workers (`--dist loadgroup`). A test that
     uses a module-scoped fixture (a live Prometheus fleet, an exporter, a receiver) joins its

@@ -136,22 +136,29 @@ def test_every_prometheus_panel_returns_finite_data_within_bounds(prometheus: Ru
     assert not problems, "\n".join(problems)
 
 
-def test_range_queries_return_series(prometheus: Running) -> None:
-    """Time-series panels run range queries: a sample of them over the last 20 s has points."""
-    committed = ds.load_dashboards()
+def _range_points(prometheus: Running, expr: str) -> list[dict]:
     now = time.time()
-    checked = 0
-    for dashboard, _title, query in _prom_queries():
-        if query.instant or not _fed_by_this_exporter(query):
-            continue
-        expr = ds.expand(query.expr, committed[dashboard.uid])
-        response = requests.get(f"{prometheus.url}/api/v1/query_range",
-                                params={"query": expr, "start": now - 20, "end": now, "step": "2s"}, timeout=10)
-        body = response.json()
-        assert body["status"] == "success", body
-        assert body["data"]["result"], f"{dashboard.uid}: no range data for {expr}"
-        checked += 1
-    assert checked > 20
+    response = requests.get(f"{prometheus.url}/api/v1/query_range",
+                            params={"query": expr, "start": now - 20, "end": now, "step": "2s"}, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_range_queries_return_series(prometheus: Running) -> None:
+    """Time-series panels run range queries: each over the last 20 s has points once the rules
+    have recorded what it reads (polled, as the rule groups start one after another)."""
+    committed = ds.load_dashboards()
+    cases = [(dashboard.uid, ds.expand(query.expr, committed[dashboard.uid]))
+             for dashboard, _title, query in _prom_queries() if not query.instant and _fed_by_this_exporter(query)]
+    assert len(cases) > 20
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    empty = cases
+    while empty and time.monotonic() < deadline:
+        empty = [(uid, expr) for uid, expr in empty if not _range_points(prometheus, expr)]
+        if empty:
+            time.sleep(1)
+    assert not empty, "\n".join(f"{uid}: no range data for {expr}" for uid, expr in empty)
 
 
 def test_template_variables_have_options(prometheus: Running) -> None:
