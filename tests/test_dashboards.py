@@ -242,15 +242,26 @@ def test_budget_panels_show_both_daily_budget_alerts() -> None:
         _alert_threshold("LLMDailyBudgetNearlySpent", series), _alert_threshold("LLMDailyBudgetExceeded", series)}
 
 
-def test_latency_heatmaps_ask_for_exemplars_of_raw_buckets() -> None:
+def test_heatmaps_read_recorded_minutes_and_ask_for_the_raw_buckets_exemplars() -> None:
     heatmaps = [p for d in DASHBOARDS.values() for p in d["panels"] if p["type"] == "heatmap"]
     assert len(heatmaps) >= 3
+    records = {r.name: r for r in generator.records()}
+    group_of = {r.name: g for g in generator.groups() for r in g.rules}
     for panel in heatmaps:
         (target,) = panel["targets"]
         assert target["exemplar"] is True and target["format"] == "heatmap"
         assert panel["options"]["calculate"] is False
-        # Recording rules carry no exemplars: the heatmap must read the exporter's own buckets.
-        assert all(name.startswith("llm_") and name.endswith("_bucket") for name in ds.metric_names(target["expr"]))
+        names = ds.metric_names(target["expr"])
+        recorded = {name for name in names if name in records}
+        raw = names - recorded
+        # Recording rules carry no exemplars: the query also names the exporter's own raw buckets ...
+        assert len(raw) == 1 and all(n.startswith("llm_") and n.endswith("_bucket") for n in raw), names
+        # ... whose increases the recorded series hold, in windows the cells tile: the query's
+        # minimum interval is the group's evaluation interval and the window it reads.
+        (name,) = recorded
+        group = group_of[name]
+        assert records[name].expr.count(f"[{group.interval}]") == 1 and raw.pop() in records[name].expr, name
+        assert target["interval"] == group.interval and "[$__interval]" in target["expr"], target
 
 
 def test_layout_fits_the_grid_without_overlaps() -> None:

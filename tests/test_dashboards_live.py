@@ -172,6 +172,18 @@ def test_template_variables_have_options(prometheus: Running) -> None:
             assert response.json()["data"], f"{uid}: variable {variable['name']} has no values"
 
 
+def test_heatmaps_return_their_cells_only(prometheus: Running) -> None:
+    """The raw-bucket term a heatmap names for its exemplars adds no series: one per bucket."""
+    committed = ds.load_dashboards()
+    heatmaps = [(d, t, q) for d, t, q in _prom_queries() if q.format == "heatmap"]
+    assert len(heatmaps) >= 3
+    for dashboard, title, query in heatmaps:
+        expr = ds.expand(query.expr, committed[dashboard.uid])
+        wait_for(lambda expr=expr: _query(prometheus, expr), timeout=SETTLE_TIMEOUT_S, what=title)
+        result = _query(prometheus, expr)
+        assert {frozenset(sample["metric"]) for sample in result} == {frozenset({"le"})}, (title, result[:3])
+
+
 def test_exemplars_are_stored_with_trace_ids(prometheus: Running) -> None:
     """The heatmaps ask for exemplars: Prometheus (exemplar storage on) must hold some with trace_id."""
     committed = ds.load_dashboards()

@@ -450,6 +450,9 @@ MUTATIONS = {
     "quantile without rate() over buckets": (
         "llm-recording.yml", "latency.test.yml",
         "rate(llm_request_duration_seconds_bucket[5m])", "llm_request_duration_seconds_bucket"),
+    "heatmap minutes overlapping (2-minute increases every minute)": (
+        "llm-recording.yml", "latency.test.yml",
+        "increase(llm_request_duration_seconds_bucket[1m])", "increase(llm_request_duration_seconds_bucket[2m])"),
     "burn-rate page at 10x instead of 14.4x": (
         "llm-alerts.yml", "slo.test.yml",
         "app_model:llm_error_budget_burn_rate:rate1h > 14.4", "app_model:llm_error_budget_burn_rate:rate1h > 10"),

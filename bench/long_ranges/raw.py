@@ -7,6 +7,8 @@ project's own series (the benchmark's data: the contract's, source `llm`, layer 
     app_model:<histogram>_bucket:rate5m{...}    rate(<histogram>_bucket{...}[5m])
     app_model:llm_requests:rate30d{...}         rate(llm_requests_total{...}[30d])
     app_model:llm_request_errors:rate30d{...}   rate(llm_requests_total{status="error", ...}[30d])
+    sum_over_time(app_model:<histogram>_bucket:increase1m{...}[w])
+                                                increase(<histogram>_bucket{...}[w])
 
 It applies to any query containing the pattern, so it follows the dashboards as they change.
 """
@@ -25,6 +27,10 @@ class RawEquivalent:
     title: str
     pattern: re.Pattern[str]  # a recorded selector
     replacement: Callable[[re.Match[str]], str]
+    # Where the answers are compared, after the rules' evaluation grid. The backfilled rules and
+    # the simulated scrapes share one grid; a window ending on it also holds a sample at its start
+    # (Prometheus 2), which compose's offset evaluations never put there.
+    compare_after_s: float = 0.0
 
     def applies(self, query: str) -> bool:
         return self.pattern.search(query) is not None
@@ -47,10 +53,18 @@ def _slo(match: re.Match[str]) -> str:
     return _labelled(f"rate(llm_requests_total{{{selector}}}[30d])")
 
 
+def _minutes(match: re.Match[str]) -> str:
+    return f"increase({match.group('family')}_bucket{{{match.group('selector')}}}[{match.group('window')}])"
+
+
 BUCKET_RATES = RawEquivalent(
     "quantiles from the recorded 5-minute bucket rates per app and model",
     re.compile(r"app_model:(?P<family>llm_\w+?)_bucket:rate5m\{(?P<selector>[^}]*)\}"), _buckets)
 SLO_30D = RawEquivalent(
     "30-day availability and error budget from the recorded 30-day call and error rates",
     re.compile(r"app_model:llm_request(?:s|(?P<error>_errors)):rate30d\{(?P<selector>[^}]*)\}"), _slo)
-EQUIVALENTS = (SLO_30D, BUCKET_RATES)
+BUCKET_MINUTES = RawEquivalent(
+    "heatmaps from the recorded per-minute bucket increases per app and model",
+    re.compile(r"sum_over_time\(app_model:(?P<family>llm_\w+?)_bucket:increase1m\{(?P<selector>[^}]*)\}"
+               r"\[(?P<window>\w+)\]\)"), _minutes, compare_after_s=1.0)
+EQUIVALENTS = (SLO_30D, BUCKET_RATES, BUCKET_MINUTES)

@@ -139,6 +139,19 @@ def plan(panel_reads: list[tuple[str, bool]], start_s: int, end_s: int,
     return [Backfill(level, interval, start, tuple(rules)) for (level, interval, start), rules in sorted(runs.items())]
 
 
+def absent(url: str, runs: list[Backfill], end_s: int) -> list[Backfill]:
+    """The part of `runs` whose rules have no series in the TSDB served at `url` over the last
+    hour before `end_s`: rules added since it was built (a rule whose expression changed needs a
+    rebuild)."""
+    out = []
+    for run in runs:
+        records = tuple(r for r in run.records if not requests.get(url + "/api/v1/series", timeout=60, params={
+            "match[]": f'{{__name__="{r.name}"}}', "start": end_s - 3600, "end": end_s}).json()["data"])
+        if records:
+            out.append(Backfill(run.level, run.interval, run.start_s, records))
+    return out
+
+
 def _rule_file(rules: Iterable[generator.Record], path: Path) -> Path:
     group = {"name": path.stem, "rules": [{"record": r.name, "expr": r.expr.strip(),
                                            **({"labels": dict(r.labels)} if r.labels else {})} for r in rules]}

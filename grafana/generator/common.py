@@ -98,6 +98,23 @@ def observed(spec: contract.MetricSpec, by: str, selector: str = SEL_CALL) -> st
     return f'sum by ({by}) ({recording.buckets(spec)}{{le="+Inf", {selector}}}) > 0'
 
 
+def distribution(spec: contract.MetricSpec) -> PromQuery:
+    """A heatmap's query: calls per bucket of one of this project's own histograms in each cell,
+    the recorded per-minute bucket increases summed over the cell. Cells are `$__interval` wide,
+    never narrower than the recording's step, so the summed minutes tile time; over 30 days this
+    reads a quarter of the raw samples.
+
+    Recorded series carry no exemplars. Prometheus' exemplar API answers for every selector in the
+    query, so the raw buckets appear in a term that returns no series (`@ 0` evaluates it once, at
+    the Unix epoch) and their exemplars come back with the cells. The raw series have no `source`
+    label: that term filters by app and model only (the cells are empty unless "llm" is selected)."""
+    step = cfg.DISTRIBUTION_STEP
+    recorded = f"{recording.buckets(spec, operation='increase' + step)}{{{SEL_CALL}}}"
+    raw = f'{spec.name}_bucket{{model=~"$model", app_id=~"$app_id"}}'
+    return PromQuery(f"sum by (le) (sum_over_time({recorded}[$__interval]))\n  or ({raw} @ 0)",
+                     legend="{{le}}", format="heatmap", exemplar=True, interval=step)
+
+
 def ratio(numerator: str, denominator: str) -> str:
     """Both sides already aggregated; `> 0` leaves out groups without traffic instead of NaN."""
     return f"{numerator}\n  / ({denominator} > 0)"

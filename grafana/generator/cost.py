@@ -105,11 +105,9 @@ def build() -> Dashboard:
             c.ratio(f"1000 * sum by (model) ({COST_RATE})", f"sum by (model) ({TOKEN_RATE})"), legend="{{model}}"),
             unit="currencyUSD", decimals=4, w=12),
 
-        heatmap("Request cost distribution", PromQuery(
-            f"sum by (le) (increase(llm_request_cost_usd_bucket{{{c.SEL_CALL}}}[$__rate_interval]))",
-            legend="{{le}}", format="heatmap", exemplar=True), unit="currencyUSD", w=12, h=9,
-            description="Priced calls per cost bucket. The top rows are the most expensive calls: their exemplar "
-                        "dots open the trace."),
+        heatmap("Request cost distribution", c.distribution(contract.REQUEST_COST), unit="currencyUSD", w=12, h=9,
+                description="Priced calls per cost bucket, in cells of a minute or more. The top rows are the most "
+                            "expensive calls: their exemplar dots open the trace."),
         timeseries("P99 request cost by model", PromQuery(
             c.quantile(0.99, contract.REQUEST_COST, "model"), legend="{{model}}"),
             unit="currencyUSD", decimals=3, w=6, h=9),

@@ -11,8 +11,6 @@ from .builder import HIDDEN_COLUMNS, Dashboard, PromQuery, heatmap, override, st
 
 S = c.SEL_CALL
 DURATION, TTFT, TPOT = contract.DURATION, contract.TTFT, contract.TPOT
-RAW_DURATION = f"{DURATION.name}_bucket{{{S}}}"  # this project's own buckets: the ones with exemplars
-RAW_TTFT = f"{TTFT.name}_bucket{{{S}}}"
 
 
 def quantile(q: float, spec: contract.MetricSpec, by: str = "model") -> str:
@@ -58,15 +56,12 @@ def build() -> Dashboard:
                   description="Mean time per output token after the first (successful streamed calls). "
                               + objective_note.format(alert="LLMTimePerOutputTokenP95High")),
 
-        heatmap("End-to-end latency distribution", PromQuery(
-            f"sum by (le) (increase({RAW_DURATION}[$__rate_interval]))", legend="{{le}}", format="heatmap",
-            exemplar=True), unit="s", w=12, h=10,
-            description="Calls per latency bucket, from this project's exporter and library (the series that carry "
-                        "exemplars). Exemplar dots carry a trace_id: click one to open the trace in Tempo."),
-        heatmap("Time to first token distribution", PromQuery(
-            f"sum by (le) (increase({RAW_TTFT}[$__rate_interval]))", legend="{{le}}", format="heatmap",
-            exemplar=True), unit="s", w=12, h=10,
-            description="Streamed calls per TTFT bucket; exemplars open the trace."),
+        heatmap("End-to-end latency distribution", c.distribution(DURATION), unit="s", w=12, h=10,
+                description="Calls per latency bucket, from this project's exporter and library (the series that "
+                            "carry exemplars), in cells of a minute or more. Exemplar dots carry a trace_id: click "
+                            "one to open the trace in Tempo."),
+        heatmap("Time to first token distribution", c.distribution(TTFT), unit="s", w=12, h=10,
+                description="Streamed calls per TTFT bucket, in cells of a minute or more; exemplars open the trace."),
 
         table("Latency by model, last 5 minutes",
               PromQuery(quantile(0.5, DURATION), instant=True, format="table"),

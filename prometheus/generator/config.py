@@ -100,6 +100,9 @@ MONTHLY_FORECAST_MAX = 1.0
 FORECAST_RATE_WINDOW = "7d"
 EXPENSIVE_REQUEST_USD = 1.0  # must be a bucket edge of llm_request_cost_usd (the generator checks)
 UNPRICED_WINDOW = "15m"
+# The distribution heatmaps read per-minute bucket increases recorded this often: a quarter of the
+# raw samples at the 15 s scrape interval, and the smallest cell the heatmaps draw.
+DISTRIBUTION_STEP = "1m"
 
 TOKEN_ANOMALY_FACTOR = 2.0  # tokens/s above this many times the department's 7-day mean
 TOKEN_ANOMALY_SIGMAS = 3.0  # ... and this many standard deviations above it

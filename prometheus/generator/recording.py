@@ -35,6 +35,7 @@ SOURCE = "source, layer"
 PAIR = f"job, provider, model, app_id, {SOURCE}"  # objectives, burn rates and latency are resolved per pair
 MODEL = f"job, provider, model, {SOURCE}"
 LATENCY_HISTOGRAMS = (contract.DURATION, contract.TTFT, contract.TPOT)
+DISTRIBUTIONS = (contract.DURATION, contract.TTFT, contract.REQUEST_COST)  # the heatmaps
 OBJECTIVE_PAIRS_WINDOW = cfg.rate_windows()[-1]
 TRAFFIC_WINDOW = cfg.TRAFFIC_SILENCE
 BASE_WINDOW = cfg.rate_windows()[0]  # read from every source; longer windows average it
@@ -67,8 +68,8 @@ def p95(spec: contract.MetricSpec, level: str = "app_model") -> str:
     return f"{level}:{spec.name}:p95_rate5m"
 
 
-def buckets(spec: contract.MetricSpec, level: str = "app_model") -> str:
-    return f"{level}:{spec.name}_bucket:rate5m"
+def buckets(spec: contract.MetricSpec, level: str = "app_model", operation: str = "rate5m") -> str:
+    return f"{level}:{spec.name}_bucket:{operation}"
 
 
 def tokens(function: str, window: str, level: str = "app_model") -> str:
@@ -293,16 +294,19 @@ def tokens_group() -> Group:
         weekend.""")
 
 
+def own_buckets(spec: contract.MetricSpec, function: str = "rate", window: str = "5m", comment: str = "") -> Record:
+    """Bucket rates (or increases) of one of this project's own histograms per app and model, at
+    the layer the model's calls were counted at; labelled source="llm"."""
+    (contract_rule,) = per_source(buckets(spec, "source_app_model"), lambda a: Series.of(spec.name), f"{HIST}, le",
+                                  function=function, window=window, suffix="_bucket", adapters=(CONTRACT_ADAPTER,))
+    return Record(buckets(spec, operation=f"{function}{window}"), at_layer(contract_rule.expr, requests_rate("5m")),
+                  comment, labels=contract_rule.labels)
+
+
 def cost_buckets() -> Record:
-    """The per-call cost histogram's 5-minute bucket rates per app and model, at the layer the
-    model's calls were counted at."""
-    (contract_rule,) = per_source(buckets(contract.REQUEST_COST, "source_app_model"),
-                                  lambda a: Series.of(contract.REQUEST_COST.name), f"{HIST}, le", suffix="_bucket",
-                                  adapters=(CONTRACT_ADAPTER,))
-    return Record(buckets(contract.REQUEST_COST), at_layer(contract_rule.expr, requests_rate("5m")), """
+    return own_buckets(contract.REQUEST_COST, comment="""
         Bucket rates of the per-call cost histogram (this project's own series only), per app and
-        model: the cost quantile panel reads them (over 30 days far cheaper than the raw buckets).""",
-                  labels=contract_rule.labels)
+        model: the cost quantile panel reads them (over 30 days far cheaper than the raw buckets).""")
 
 
 def cost_group() -> Group:
@@ -330,6 +334,16 @@ def cost_group() -> Group:
         Spend and budgets (USD), each model counted once. increase() handles exporter restarts (counter
         resets); spend is summed over every job and source, budgets are the largest value any exporter
         reports. A department whose budget is 0 or missing gets no ratio (never a division by zero).""")
+
+
+def distributions() -> Group:
+    step = cfg.DISTRIBUTION_STEP
+    return Group("llm-distributions", tuple(own_buckets(spec, "increase", step) for spec in DISTRIBUTIONS),
+                 interval=step, comment=f"""
+        Calls per bucket in each {step} of this project's own latency, time-to-first-token and cost
+        histograms, per app and model, evaluated every {step}: consecutive windows tile time, so the
+        heatmaps sum them over any multiple of {step} and read a quarter of the raw samples. The
+        raw buckets keep the exemplars (the heatmaps ask for those separately).""")
 
 
 def forecast() -> Group:
@@ -381,4 +395,4 @@ def gpus() -> Group:
 def groups() -> tuple[Group, ...]:
     """In evaluation order: a group may read what the groups before it recorded."""
     return (sources(), requests(), objectives(), slo(), slo_period(), apps(), latency(), tokens_group(), cost_group(),
-            forecast(), quality(), gpus())
+            distributions(), forecast(), quality(), gpus())
