@@ -161,6 +161,27 @@ def test_range_queries_return_series(prometheus: Running) -> None:
     assert not empty, "\n".join(f"{uid}: no range data for {expr}" for uid, expr in empty)
 
 
+@pytest.mark.parametrize(("source", "has_data"), [("llm", True), ("vllm", False)])
+def test_the_source_variable_keeps_or_drops_this_exporters_panels(prometheus: Running, source: str,
+                                                                   has_data: bool) -> None:
+    """Source "llm" alone keeps every panel this exporter feeds, those over its raw series (which
+    carry no `source` label) included; a source that sends nothing here empties them all."""
+    committed = ds.load_dashboards()
+    cases = [(f"{d.uid} / {title!r}", ds.expand(q.expr.replace("$source", source), committed[d.uid]))
+             for d, title, q in _prom_queries() if "$source" in q.expr and _fed_by_this_exporter(q)]
+    assert len(cases) > 40
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    wrong = cases
+    while wrong and time.monotonic() < deadline:
+        wrong = [(where, expr) for where, expr in wrong if bool(_query(prometheus, expr)) != has_data]
+        if wrong and has_data:
+            time.sleep(1)
+        elif wrong:
+            break
+    assert not wrong, f"source={source}: " + ("no data" if has_data else "data") + " from\n" + "\n".join(
+        f"{where}\n    {expr}" for where, expr in wrong)
+
+
 def test_template_variables_have_options(prometheus: Running) -> None:
     for uid, dashboard in ds.load_dashboards().items():
         for variable in dashboard["templating"]["list"]:

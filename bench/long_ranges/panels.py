@@ -131,14 +131,17 @@ def _instant(session: requests.Session, url: str, expr: str, at: float) -> dict[
 
 
 def same_answer(session: requests.Session, url: str, raw: str, recorded: str, at: float,
-                tolerance: float = 0.01) -> str:
+                tolerance: float = 0.01, of_largest: bool = False) -> str:
     """"yes" when the query over recorded series at `at` gives the series and values (within
-    `tolerance`) that the raw query gives at the time those recorded series were last evaluated."""
+    `tolerance` of each value, or with `of_largest` of the largest value in the answer) that the
+    raw query gives at the time those recorded series were last evaluated."""
     new = set(_RECORDED.findall(recorded)) - set(_RECORDED.findall(raw))
     evaluated = max(v for name in new for v in _instant(session, url, f"max(timestamp({name}))", at).values())
     a = _instant(session, url, raw, evaluated)
     b = _instant(session, url, recorded, at)
     if set(a) != set(b):
         return f"no: {len(a)} vs {len(b)} series"
-    worst = max((abs(a[k] - b[k]) / max(abs(a[k]), abs(b[k]), 1e-12) for k in a), default=0.0)
+    largest = max((abs(v) for v in (*a.values(), *b.values())), default=0.0)
+    worst = max((abs(a[k] - b[k]) / max(largest if of_largest else max(abs(a[k]), abs(b[k])), 1e-12) for k in a),
+                default=0.0)
     return "yes" if worst <= tolerance else f"no: differ by {worst:.1%}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from llm_exporter import contract
 from prometheus.generator import config as cfg
 from prometheus.generator import recording
+from prometheus.generator.adapters import CONTRACT
 
 from .builder import PromQuery, Variable, dashboard_link, override, thresholds
 from .uids import COST, ERRORS, GPU, LATENCY, LOGS_TRACES, OVERVIEW, SLO  # noqa: F401  (re-exported)
@@ -30,11 +31,13 @@ def variables(*names: str) -> list[Variable]:
     return out
 
 
-# Label matchers, by which labels a series has. Every source's recorded series carry `source`;
-# this project's own raw series do not, so `source=~"$source"` keeps them only while "All" (or
-# "llm") is selected: panels a source cannot feed show "no data from the selected sources".
+# Label matchers, by which labels a series has. Every source's recorded series carry `source`:
+# panels a source cannot feed show "no data from the selected sources". This project's own raw
+# series do not: they are read with SEL_OWN and shown while "llm" is selected (own()).
 SEL_SOURCE = 'source=~"$source"'
-SEL_CALL = f'{SEL_SOURCE}, model=~"$model", app_id=~"$app_id"'  # histograms, llm_errors_total
+SEL_CALL = f'{SEL_SOURCE}, model=~"$model", app_id=~"$app_id"'  # app_model: histogram rules
+SEL_OWN = 'model=~"$model", app_id=~"$app_id"'  # this project's raw series (llm_errors_total, ...)
+SEL_OWN_MODEL = 'model=~"$model"'  # ... those without app_id (llm_unpriced_requests_total)
 SEL_FULL = f'{SEL_CALL}, department=~"$department"'  # calls, tokens, cost (app_model: rules)
 SEL_MODEL = f'{SEL_SOURCE}, model=~"$model"'  # model: rules
 SEL_APP = 'app_id=~"$app_id"'  # app: rules, quality (this project's own series)
@@ -110,9 +113,15 @@ def distribution(spec: contract.MetricSpec) -> PromQuery:
     label: that term filters by app and model only (the cells are empty unless "llm" is selected)."""
     step = cfg.DISTRIBUTION_STEP
     recorded = f"{recording.buckets(spec, operation='increase' + step)}{{{SEL_CALL}}}"
-    raw = f'{spec.name}_bucket{{model=~"$model", app_id=~"$app_id"}}'
+    raw = f"{spec.name}_bucket{{{SEL_OWN}}}"
     return PromQuery(f"sum by (le) (sum_over_time({recorded}[$__interval]))\n  or ({raw} @ 0)",
                      legend="{{le}}", format="heatmap", exemplar=True, interval=step)
+
+
+def own(expr: str) -> str:
+    """`expr` over this project's own raw series (SEL_OWN: they have no `source` label), shown
+    while its source, "llm", is among the selected sources."""
+    return f'{expr}\n  and on () count({CALLS}{{source="{CONTRACT}", {SEL_SOURCE}}})'
 
 
 def ratio(numerator: str, denominator: str) -> str:

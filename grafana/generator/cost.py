@@ -25,7 +25,7 @@ COST_RATE = f"{recording.cost('rate', '5m')}{{{F}}}"
 COST_1D = f"{recording.cost('increase', '1d')}{{{F}}}"
 REQUEST_RATE = f"{recording.requests_rate('5m')}{{{F}}}"
 TOKEN_RATE = f"{recording.tokens('rate', '5m')}{{{F}}}"
-OVER = f"{recording.EXPENSIVE_REQUESTS}{{{c.SEL_CALL}}}"
+OVER = f"{recording.EXPENSIVE_REQUESTS}{{{c.SEL_OWN}}}"  # per exporter series: no source label
 
 
 def build() -> Dashboard:
@@ -42,13 +42,13 @@ def build() -> Dashboard:
              unit="currencyUSD", decimals=4, w=5, description="Mean over the last 5 minutes, failed calls included."),
         stat("Cost per 1K tokens", PromQuery(c.ratio(f"1000 * sum({COST_RATE})", f"sum({TOKEN_RATE})")),
              unit="currencyUSD", decimals=4, w=5, description="Input and output tokens together, last 5 minutes."),
-        stat(f"Calls over {expensive}, last 24 h", PromQuery(f"sum(increase({OVER}[1d]))"), unit="none",
+        stat(f"Calls over {expensive}, last 24 h", PromQuery(c.own(f"sum(increase({OVER}[1d]))")), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
              description=f"Single calls that cost more than {expensive} (LLMExpensiveRequest fires on any). Only "
                         "sources that price each call have it: this project's exporter and library."),
         stat("Unpriced calls, last hour", PromQuery(
-            f"sum(increase(llm_unpriced_requests_total{{{c.SEL_MODEL}}}[1h]))"
-            f" or 0 * sum(rate(llm_requests_total{{{c.SEL_MODEL}}}[5m]))"), unit="none",
+            c.own(f"(sum(increase(llm_unpriced_requests_total{{{c.SEL_OWN_MODEL}}}[1h]))"
+                  f" or 0 * sum(rate(llm_requests_total{{{c.SEL_OWN_MODEL}}}[5m])))")), unit="none",
              decimals=0, w=4, color_mode="background", thresholds=c.upper(1),
              description="Calls to models missing from pricing.yaml: their cost is not counted "
                          "(LLMUnpricedRequests). Add the model's price. Counted by this project's "
@@ -112,7 +112,7 @@ def build() -> Dashboard:
             c.quantile(0.99, contract.REQUEST_COST, "model"), legend="{{model}}"),
             unit="currencyUSD", decimals=3, w=6, h=9),
         table(f"Calls over {expensive} by app and model, last 24 h", PromQuery(
-            f"sort_desc(sum by (app_id, model) (increase({OVER}[1d])))", instant=True, format="table"),
+            "sort_desc(" + c.own(f"sum by (app_id, model) (increase({OVER}[1d]))") + ")", instant=True, format="table"),
             unit="none", decimals=0, w=6, h=9, sort_by="Calls", thresholds=c.upper(1),
             transformations=[{"id": "organize", "options": {
                 "excludeByName": HIDDEN_COLUMNS,

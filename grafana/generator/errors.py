@@ -52,13 +52,13 @@ def build() -> Dashboard:
                    unit="percentunit", decimals=1, w=12, **objective("app_id")),
 
         timeseries("Errors by type", PromQuery(
-            f"sum by (error_type) (rate(llm_errors_total{{{c.SEL_CALL}}}[$__rate_interval]))",
+            c.own(f"sum by (error_type) (rate(llm_errors_total{{{c.SEL_OWN}}}[$__rate_interval]))"),
             legend="{{error_type}}"), unit="reqps", decimals=2, stack=True, w=12, draw="bars", fill=80,
             description="Failed calls per second by error type (no department label on this counter). This "
                         "project's exporter and library only: other sources report failures without the same "
                         "types."),
         bargauge("Errors by model and type, last hour", PromQuery(
-            f"sort_desc(sum by (model, error_type) (increase(llm_errors_total{{{c.SEL_CALL}}}[1h])))",
+            "sort_desc(" + c.own(f"sum by (model, error_type) (increase(llm_errors_total{{{c.SEL_OWN}}}[1h]))") + ")",
             legend="{{model}} {{error_type}}", instant=True), unit="none", decimals=0, w=12),
 
         timeseries("Feedback by rating", PromQuery(

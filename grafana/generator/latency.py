@@ -83,8 +83,9 @@ def build() -> Dashboard:
                                                   "custom.cellOptions": {"type": "color-text"}}),
               ]),
         timeseries("Mean latency by model", PromQuery(
-            c.ratio(f"sum by (model) (rate(llm_request_duration_seconds_sum{{{S}}}[5m]))",
-                    f"sum by (model) (rate(llm_request_duration_seconds_count{{{S}}}[5m]))"), legend="{{model}}"),
+            c.own(c.ratio(f"sum by (model) (rate(llm_request_duration_seconds_sum{{{c.SEL_OWN}}}[5m]))",
+                          f"sum by (model) (rate(llm_request_duration_seconds_count{{{c.SEL_OWN}}}[5m]))")),
+            legend="{{model}}"),
             unit="s", decimals=2, w=10, h=8, description="This project's exporter and library (the other sources' "
                                                           "quantiles are in the panels above)."),
     ]
