@@ -64,7 +64,7 @@ def unrated(expr: str) -> list[str]:
     """Counter and histogram-bucket selectors not passed straight to rate()/increase()/irate()."""
     counters = {*COUNTERS, *(h + "_bucket" for h in HISTOGRAMS), *derived_counters()}
     parsed = promql.analysis(ds.parsable(expr))
-    return sorted({s.name for s in parsed.selectors if s.name in counters and not s.rated})
+    return sorted({s.name for s in parsed.selectors if s.name in counters and not (s.rated or s.never_read)})
 
 
 def test_counters_and_histograms_are_rated_in_every_query() -> None:
@@ -81,6 +81,10 @@ def test_the_rated_check_catches_the_peer_bugs() -> None:
     assert unrated("histogram_quantile(0.95, llm_request_duration_seconds_bucket)") == [
         "llm_request_duration_seconds_bucket"]
     assert unrated("sum by (le) (rate(llm_request_duration_seconds_bucket{model=~\"a\"}[5m]))") == []
+    # Pinned at the Unix epoch a selector returns nothing (an exemplar term); at any other time it
+    # is a counter read raw.
+    assert unrated("sum(x) or (llm_request_duration_seconds_bucket @ 0)") == []
+    assert unrated("llm_request_duration_seconds_bucket @ 1700000000") == ["llm_request_duration_seconds_bucket"]
 
 
 def test_shipped_rules_load_from_the_mounted_config_directory() -> None:

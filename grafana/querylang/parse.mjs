@@ -7,10 +7,11 @@
 //           "labels": [{"name", "role"}],          // LogQL: role = stream | filter | grouping
 //           "attributes": [{"scope", "name"}],     // TraceQL: scope = resource | span | ...
 //           "intrinsics": ["status", ...],         // TraceQL intrinsic fields
-//           "selectors": [{"name", "matchers": [{"label", "op", "value"}], "range", "call"}],
+//           "selectors": [{"name", "matchers": [{"label", "op", "value"}], "range", "call", "at"}],
 //                                                  // PromQL: every series selector; `range` is the
 //                                                  // [duration] of a range selector, `call` the
-//                                                  // function it is the direct argument of
+//                                                  // function it is the direct argument of, `at`
+//                                                  // its @ modifier (a timestamp, start(), end())
 //           "functions": ["rate", ...],            // PromQL functions called
 //           "groupings": [["job", "model"], ...],  // PromQL by/on/ignoring/without label lists
 //           "divisions": [["sum", "rate"], ...],   // PromQL a / b: what each side is (a function's
@@ -103,12 +104,17 @@ function promqlSelector(node, query) {
     const duration = outer.getChild('DurationExpr');
     range = duration ? text(duration) : null;
   }
+  let at = null;
+  if (outer.parent?.name === 'StepInvariantExpr') {
+    const time = outer.parent.getChild('NumberDurationLiteral');
+    at = time ? text(time) : text(outer.parent).split('@').pop().trim();
+  }
   let call = null;
   const body = outer.parent;
   if (body?.name === 'FunctionCallBody' && body.parent?.name === 'FunctionCall') {
     call = text(body.parent.getChild('FunctionIdentifier'));
   }
-  return { name: ident ? text(ident) : '', matchers, range, call };
+  return { name: ident ? text(ident) : '', matchers, range, call, at };
 }
 
 function operandKind(node, query) {

@@ -2,7 +2,7 @@
 
 `analyse(exprs)` parses expressions with @prometheus-io/lezer-promql (the grammar of the
 Prometheus UI, run with node by grafana/querylang/parse.mjs) and returns, per expression, its
-syntax errors, every series selector (name, label matchers, range, the function it is passed to),
+syntax errors, every series selector (name, label matchers, range, the function it is passed to, @ modifier),
 the functions it calls, its by/on/ignoring/without label lists, what each side of a division is,
 and every series compared with a number. Results are cached: the whole
 suite starts node only a few times.
@@ -35,11 +35,18 @@ class Selector:
     matchers: tuple[Matcher, ...]
     range: str | None  # the [duration] of a range selector
     call: str | None  # the function this selector is the direct argument of
+    at: str | None = None  # its @ modifier: a Unix timestamp, start() or end()
 
     @property
     def rated(self) -> bool:
         """Passed straight to rate(), increase() or irate() over a range."""
         return self.range is not None and self.call in RATE_FUNCTIONS
+
+    @property
+    def never_read(self) -> bool:
+        """Pinned at the Unix epoch (`@ 0`): it returns no series; named only so that Prometheus'
+        exemplar API answers for it (the heatmaps' exemplar term)."""
+        return self.at is not None and self.at not in ("start()", "end()") and float(self.at) == 0
 
     def matchers_of(self, label: str) -> list[Matcher]:
         return [m for m in self.matchers if m.label == label]
@@ -98,7 +105,7 @@ def analyse(exprs: Iterable[str]) -> dict[str, Analysis]:
     if missing:
         for expr, result in zip(missing, _node(missing), strict=True):
             selectors = tuple(
-                Selector(s["name"], tuple(Matcher(**m) for m in s["matchers"]), s["range"], s["call"])
+                Selector(s["name"], tuple(Matcher(**m) for m in s["matchers"]), s["range"], s["call"], s["at"])
                 for s in result["selectors"])
             _CACHE[expr] = Analysis(expr, tuple(e["near"] for e in result["errors"]), selectors,
                                     tuple(result["functions"]), tuple(tuple(g) for g in result["groupings"]),
