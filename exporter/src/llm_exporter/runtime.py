@@ -29,7 +29,7 @@ class Runtime:
     simulator: Simulator | None = None
     notifications: NotificationLog = field(default_factory=NotificationLog)
     proxy: Any = None  # proxy mode: llm_exporter.proxy.ProxyService (its routes and upstream client)
-    telemetry: Telemetry | None = None  # call logs, traces and their OTLP export (issue 5)
+    telemetry: Telemetry | None = None  # call logs, traces and their OTLP export
     webhook_token: WebhookToken | None = None  # what POST /alertmanager/webhook requires, if anything
     dialects: Dialects | None = None  # mock mode: the fleet in other projects' exposition (/sources/...)
 
@@ -52,13 +52,13 @@ def build_runtime(settings: Settings) -> Runtime:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(recorder)
     registry.register(ObjectivesCollector(objectives))
-    # Telemetry (issue 5): trace policy + per-call logs/spans listener on the one recording path.
+    # Telemetry: trace policy + per-call logs/spans listener on the one recording path.
     telemetry = Telemetry.from_env(recorder, environment=settings.env, mode=settings.mode).install()
     return Runtime(settings=settings, recorder=recorder, registry=registry, simulator=simulator, proxy=proxy,
                    telemetry=telemetry, dialects=dialects, webhook_token=webhook_token)
 
 
-# -- real and proxy modes (issue 6) ----------------------------------------------------------
+# -- real and proxy modes ------------------------------------------------------------------
 
 
 def _wire_real_or_proxy(settings: Settings, recorder: Recorder) -> Any:
